@@ -1,0 +1,10 @@
+//! backup-bridge: keeps MySQL backups copied between Aliyun and AWS.
+//!
+//! Data flows one way: a trigger event reaches a job, which uses the transfer engine over the
+//! [`storage`] ports; adapters for S3 and OSS implement those ports.
+
+pub mod checksum;
+pub mod oss;
+pub mod retry;
+pub mod secret;
+pub mod storage;
