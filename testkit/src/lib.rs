@@ -1,1 +1,9 @@
+//! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
+pub mod lambda;
+pub mod paths;
+
+/// Returns a TCP port that is free on 127.0.0.1 right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+}
