@@ -2,6 +2,7 @@
 
 pub mod lambda;
 pub mod paths;
+pub mod s3_events;
 
 /// Returns a TCP port that is free on 127.0.0.1 right now.
 pub fn free_port() -> std::io::Result<u16> {
