@@ -11,3 +11,4 @@ pub mod retry;
 pub mod secret;
 pub mod storage;
 pub mod validate;
+pub mod jobs;
