@@ -364,6 +364,7 @@ fn describe_exports(script: &mut Script, form: &BTreeMap<String, String>) -> Act
             format!("export task {id} not found"),
         ));
     }
+
     let (chosen, marker) = page(ids, form);
     let mut xml = String::new();
     if let Some(marker) = marker {
