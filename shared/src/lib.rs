@@ -3,8 +3,12 @@
 //! Data flows one way: a trigger event reaches a job, which uses the transfer engine over the
 //! [`storage`] ports; adapters for S3 and OSS implement those ports.
 
+pub mod aws;
 pub mod checksum;
+pub mod events;
 pub mod oss;
 pub mod retry;
 pub mod secret;
 pub mod storage;
+pub mod validate;
+pub mod jobs;

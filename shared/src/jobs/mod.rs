@@ -1,0 +1,4 @@
+//! One domain function per Lambda; each takes ports, never SDK clients.
+
+pub mod export_poll;
+pub mod export_start;
