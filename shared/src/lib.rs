@@ -6,9 +6,9 @@
 pub mod aws;
 pub mod checksum;
 pub mod events;
+pub mod jobs;
 pub mod oss;
 pub mod retry;
 pub mod secret;
 pub mod storage;
 pub mod validate;
-pub mod jobs;

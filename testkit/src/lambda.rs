@@ -2,8 +2,8 @@
 //! binary against its Runtime API emulator, and `cargo lambda invoke` sends it an event file.
 
 use std::io::Write;
-use std::os::unix::process::CommandExt;
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,15 +37,26 @@ impl LambdaWatch {
 
         let mut env_file = tempfile::NamedTempFile::new()?;
         for (name, value) in env {
-            anyhow::ensure!(!value.contains('\n'), "environment value of {name} has a newline");
+            anyhow::ensure!(
+                !value.contains('\n'),
+                "environment value of {name} has a newline"
+            );
             writeln!(env_file, "{name}={value}")?;
         }
         env_file.flush()?;
 
-        let log_path = std::env::temp_dir().join(format!("cargo-lambda-watch-{package}-{port}.log"));
+        let log_path =
+            std::env::temp_dir().join(format!("cargo-lambda-watch-{package}-{port}.log"));
         let log = std::fs::File::create(&log_path)?;
         let child = Command::new(cargo_lambda)
-            .args(["lambda", "watch", "--quiet", "--ignore-changes", "--invoke-address", "127.0.0.1"])
+            .args([
+                "lambda",
+                "watch",
+                "--quiet",
+                "--ignore-changes",
+                "--invoke-address",
+                "127.0.0.1",
+            ])
             .args(["--invoke-port", &port.to_string(), "--package", package])
             .arg("--env-file")
             .arg(env_file.path())
@@ -56,9 +67,17 @@ impl LambdaWatch {
             .stderr(log)
             .process_group(0)
             .spawn()
-            .context("failed to start `cargo lambda watch`; run `make setup` to install cargo-lambda")?;
+            .context(
+                "failed to start `cargo lambda watch`; run `make setup` to install cargo-lambda",
+            )?;
 
-        let watch = Self { child, port, package: package.to_string(), log_path, _env_file: env_file };
+        let watch = Self {
+            child,
+            port,
+            package: package.to_string(),
+            log_path,
+            _env_file: env_file,
+        };
         watch.wait_until_listening(Duration::from_secs(120))?;
         Ok(watch)
     }
@@ -83,7 +102,12 @@ impl LambdaWatch {
     pub fn invoke(&self, data_file: &Path) -> anyhow::Result<Invocation> {
         let output = Command::new(paths::venv_bin("cargo-lambda")?)
             .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &self.port.to_string(), "--output-format", "json"])
+            .args([
+                "--invoke-port",
+                &self.port.to_string(),
+                "--output-format",
+                "json",
+            ])
             .arg("--data-file")
             .arg(data_file)
             .arg(&self.package)
@@ -92,7 +116,10 @@ impl LambdaWatch {
             .context("failed to run `cargo lambda invoke`")?;
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        Ok(Invocation { succeeded: output.status.success(), output: text })
+        Ok(Invocation {
+            succeeded: output.status.success(),
+            output: text,
+        })
     }
 
     /// Returns what the watch process and the function have logged so far.

@@ -7,5 +7,7 @@ pub mod s3_events;
 
 /// Returns a TCP port that is free on 127.0.0.1 right now.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }

@@ -21,7 +21,10 @@ pub fn venv() -> anyhow::Result<PathBuf> {
         None => workspace_root()?.join(".venv"),
     };
     if !venv.join("bin/python").exists() {
-        bail!("no Python virtualenv at {}; run `make setup` first", venv.display());
+        bail!(
+            "no Python virtualenv at {}; run `make setup` first",
+            venv.display()
+        );
     }
     Ok(venv)
 }
@@ -30,7 +33,10 @@ pub fn venv() -> anyhow::Result<PathBuf> {
 pub fn venv_bin(name: &str) -> anyhow::Result<PathBuf> {
     let path = venv()?.join("bin").join(name);
     if !path.exists() {
-        bail!("{} is missing; run `make setup` to install the pinned tools", path.display());
+        bail!(
+            "{} is missing; run `make setup` to install the pinned tools",
+            path.display()
+        );
     }
     Ok(path)
 }

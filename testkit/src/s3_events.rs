@@ -68,19 +68,39 @@ mod tests {
 
     #[test]
     fn encode_key_matches_s3_notification_encoding() {
-        assert_eq!(encode_key("mysql/a b+c$d/备.gz"), "mysql/a+b%2Bc%24d/%E5%A4%87.gz");
+        assert_eq!(
+            encode_key("mysql/a b+c$d/备.gz"),
+            "mysql/a+b%2Bc%24d/%E5%A4%87.gz"
+        );
     }
 
     #[test]
     fn event_carries_one_record_per_object() {
         let objects = [
-            CreatedObject { event: "Put", bucket: "b", key: "mysql/x", size: 1, etag: "e1", sequencer: "01" },
-            CreatedObject { event: "CompleteMultipartUpload", bucket: "b", key: "mysql/y z", size: 2, etag: "e2-2", sequencer: "02" },
+            CreatedObject {
+                event: "Put",
+                bucket: "b",
+                key: "mysql/x",
+                size: 1,
+                etag: "e1",
+                sequencer: "01",
+            },
+            CreatedObject {
+                event: "CompleteMultipartUpload",
+                bucket: "b",
+                key: "mysql/y z",
+                size: 2,
+                etag: "e2-2",
+                sequencer: "02",
+            },
         ];
         let event = object_created_event(&objects);
         let records = event["Records"].as_array().unwrap();
         assert_eq!(records.len(), 2);
-        assert_eq!(records[1]["eventName"], "ObjectCreated:CompleteMultipartUpload");
+        assert_eq!(
+            records[1]["eventName"],
+            "ObjectCreated:CompleteMultipartUpload"
+        );
         assert_eq!(records[1]["s3"]["object"]["key"], "mysql/y+z");
     }
 }

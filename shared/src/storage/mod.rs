@@ -5,7 +5,6 @@
 
 mod error;
 
-
 use std::collections::BTreeMap;
 use std::pin::Pin;
 
@@ -137,8 +136,11 @@ pub trait ObjectSink: Send + Sync {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError>;
 
     /// Lists the parts uploaded so far, in ascending part order.
-    async fn list_parts(&self, key: &str, upload_id: &str)
-    -> Result<Vec<UploadedPart>, StorageError>;
+    async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StorageError>;
 
     /// Lists unfinished multipart uploads whose key starts with `prefix`.
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError>;
