@@ -339,3 +339,31 @@ async fn render_text_shows_received_messages_without_font_tags() {
     assert!(text.contains("**【严重】备份复制失败**"));
     assert!(!text.contains("<font"));
 }
+
+#[tokio::test]
+async fn oversized_chinese_fact_is_cut_to_valid_utf8_and_delivered() {
+    let robot = FakeWecom::start(&[KEY]).await.unwrap();
+    let (alerter, _) = alerter(
+        &robot.base_url(),
+        KEY,
+        AlertRules::default(),
+        Arc::default(),
+    );
+    let detail = format!("{}份", "备".repeat(1365));
+    let batch: AlertBatch = [transfer_failed("bucket", "key").fact(FactName::Detail, detail)]
+        .into_iter()
+        .collect();
+
+    let report = alerter.dispatch(batch, generous_deadline()).await;
+
+    assert_eq!(report.sent, 1);
+    let messages = robot.messages();
+    let content = &messages[0].content;
+    assert!(content.len() <= 4096);
+    let item = content
+        .lines()
+        .find(|line| line.contains("详情："))
+        .unwrap();
+    assert!(item.len() <= 1024, "{} bytes", item.len());
+    assert!(item.ends_with("备…"), "{item}");
+}

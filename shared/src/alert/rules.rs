@@ -345,4 +345,77 @@ mod tests {
         let error = AlertRules::from_json("{\"dedup_window_minutes\": 0}", "test").unwrap_err();
         assert!(matches!(error, RulesError::ZeroDedupWindow { .. }));
     }
+
+    /// Serves one object from memory.
+    struct OneObject {
+        key: &'static str,
+        body: &'static str,
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectSource for OneObject {
+        fn location(&self, key: &str) -> String {
+            format!("s3://config/{key}")
+        }
+
+        async fn head(
+            &self,
+            _key: &str,
+        ) -> Result<Option<crate::storage::ObjectInfo>, StorageError> {
+            Ok(None)
+        }
+
+        async fn get(
+            &self,
+            key: &str,
+            _range: Option<crate::storage::ByteRange>,
+        ) -> Result<(crate::storage::ObjectInfo, crate::storage::ByteStream), StorageError>
+        {
+            if key != self.key {
+                let kind = crate::storage::ErrorKind::NotFound;
+                return Err(StorageError::new(
+                    kind,
+                    "GetObject",
+                    self.location(key),
+                    "no such key",
+                ));
+            }
+            let chunk = bytes::Bytes::from_static(self.body.as_bytes());
+            let stream = futures::stream::iter([Ok(chunk)]);
+            Ok((crate::storage::ObjectInfo::default(), Box::pin(stream)))
+        }
+    }
+
+    #[tokio::test]
+    async fn rules_are_read_from_an_object() {
+        let source = OneObject {
+            key: "alert-rules.json",
+            body: r#"{"language": "en"}"#,
+        };
+        let rules = AlertRules::from_object(&source, "alert-rules.json")
+            .await
+            .unwrap();
+        assert_eq!(rules.language, Language::En);
+    }
+
+    #[tokio::test]
+    async fn errors_from_an_object_name_its_location() {
+        let source = OneObject {
+            key: "alert-rules.json",
+            body: "{\"kinds\": {\"nope\": {}}}",
+        };
+        let error = AlertRules::from_object(&source, "alert-rules.json")
+            .await
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("s3://config/alert-rules.json at line 1"),
+            "{error}"
+        );
+        let missing = AlertRules::from_object(&source, "other.json")
+            .await
+            .unwrap_err();
+        assert!(matches!(missing, RulesError::NotFound { .. }));
+    }
 }
