@@ -2,7 +2,7 @@
 //!
 //! It serves `POST /cgi-bin/webhook/send?key=<key>` like the real robot: every reply is HTTP 200
 //! with an `errcode`. It checks the JSON shape per `msgtype`, rejects content over the byte
-//! limits with 40058, answers 93000 for an unknown key and 45009 once a key has had 20 messages
+//! limits with 40058, returns 93000 for an unknown key and 45009 once a key has had 20 messages
 //! in a rolling minute. The clock behind the rolling minute can be moved forward, so tests need
 //! not wait a real minute. Accepted messages are recorded for tests to read.
 
@@ -29,7 +29,7 @@ pub const ERRCODE_INVALID_KEY: i64 = 93000;
 const MARKDOWN_MAX_BYTES: usize = 4096;
 const TEXT_MAX_BYTES: usize = 2048;
 
-/// How the fake robot limits each key.
+/// The rate limit the fake robot applies to each key.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     pub messages: usize,
@@ -57,7 +57,7 @@ pub struct ReceivedMessage {
     pub mentioned_mobile_list: Vec<String>,
 }
 
-/// One request the fake robot answered with a non-zero `errcode`.
+/// One request that the fake robot rejected with a non-zero `errcode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     pub errcode: i64,
@@ -134,17 +134,17 @@ impl FakeWecom {
         })
     }
 
-    /// The base URL to configure as `WECOM_BASE_URL`, e.g. `http://127.0.0.1:40123`.
+    /// Returns the base URL to configure as `WECOM_BASE_URL`, e.g. `http://127.0.0.1:40123`.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.address)
     }
 
-    /// Every accepted message, in arrival order.
+    /// Returns every accepted message, in arrival order.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
         self.shared.lock().accepted.clone()
     }
 
-    /// Every rejected request, in arrival order.
+    /// Returns every rejected request, in arrival order.
     pub fn rejections(&self) -> Vec<Rejection> {
         self.shared.lock().rejected.clone()
     }

@@ -1,5 +1,5 @@
 //! Deduplication across invocations, against the fake WeCom robot and an atomic in-memory
-//! marker store that stands in for S3's conditional put.
+//! marker store in place of S3's conditional put.
 
 mod alert_common;
 
@@ -16,7 +16,7 @@ fn one_failure() -> AlertBatch {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn same_alert_from_two_concurrent_invocations_is_sent_once() {
+async fn concurrent_duplicates_are_sent_once() {
     let robot = FakeWecom::start(&[KEY]).await.unwrap();
     let markers = Arc::new(MemoryMarkers::default());
     let (first, _) = alerter(
@@ -47,7 +47,7 @@ async fn same_alert_from_two_concurrent_invocations_is_sent_once() {
 }
 
 #[tokio::test]
-async fn repeat_within_the_window_is_suppressed_across_a_bucket_boundary() {
+async fn repeat_across_bucket_boundary_is_suppressed() {
     let robot = FakeWecom::start(&[KEY]).await.unwrap();
     let markers = Arc::new(MemoryMarkers::default());
     let (alerter, _) = alerter(

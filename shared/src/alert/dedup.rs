@@ -3,7 +3,8 @@
 //!
 //! Time is cut into buckets one window long (bucket = seconds since the epoch / window seconds).
 //! The first alert of a fingerprint in a bucket wins the conditional put of
-//! `alerts/dedup/<bucket>/<fingerprint>`, so each bucket sends at most once. Buckets alone would
+//! `alerts/dedup/<bucket>/<fingerprint>`, so each bucket sends at most once as long as the
+//! marker store's create is atomic (S3 `If-None-Match: *`). Buckets alone would
 //! let a repeat through right after a bucket boundary, so the marker stores when it was sent, and
 //! a marker in the previous bucket less than one window old suppresses the alert as well. The
 //! result: a repeat within the window of the last send is never sent.
@@ -59,7 +60,7 @@ struct MarkerBody {
     kind: String,
 }
 
-/// What deduplication decided for one alert.
+/// The deduplication decision for one alert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DedupDecision {
     /// Send it; the marker at this key now claims it and is deleted again if delivery fails.

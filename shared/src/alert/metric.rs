@@ -35,7 +35,7 @@ pub fn delivery_failure_line(
     .to_string()
 }
 
-/// Where metric lines go: stdout in Lambda, a buffer in tests.
+/// The destination of metric lines: stdout in Lambda, a buffer in tests.
 pub trait MetricWriter: Send + Sync {
     fn write_line(&self, line: &str);
 }

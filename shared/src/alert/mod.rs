@@ -29,7 +29,7 @@ pub use wecom::{DeliveryError, WeComClient, WeComConfig, WeComConfigError, WeCom
 
 use crate::storage::MarkerStore;
 
-/// What became of a batch. Counts are of alerts, not messages.
+/// The outcome of a batch. Counts are of alerts, not messages.
 #[derive(Debug, Default)]
 pub struct DispatchReport {
     /// Alerts whose message reached the robot.

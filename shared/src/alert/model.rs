@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What happened. The serde names (`backup_stale`, ...) are the names used in the rules document.
+/// The kind of event an alert reports. The serde names (`backup_stale`, ...) are the names used in the rules document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
@@ -77,7 +77,7 @@ impl AlertKind {
     }
 }
 
-/// How urgent an alert is. Ordered, so `Severity::Critical > Severity::Warning`.
+/// The urgency of an alert. Ordered, so `Severity::Critical > Severity::Warning`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -119,11 +119,11 @@ pub enum FactName {
     ActualChecksum,
     /// A service error code, e.g. `SignatureDoesNotMatch`.
     ErrorCode,
-    /// Why it failed, e.g. a `FailureCause` rendered as text.
+    /// The cause of a failure, e.g. a `FailureCause` rendered as text.
     Cause,
     /// The newest backup's end time.
     BackupEndTime,
-    /// How old the newest backup is.
+    /// The age of the newest backup.
     BackupAge,
     /// The configured maximum backup age.
     MaxAge,

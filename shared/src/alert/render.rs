@@ -1,6 +1,8 @@
-//! Rendering a group of alerts of one kind into WeCom messages: one markdown message that lists
-//! every alert (cut to the byte limit with a note of what was left out), plus a text message when
-//! mobiles or `@all` are to be mentioned, because markdown messages cannot mention them.
+//! Rendering a group of alerts of one kind into WeCom messages.
+//!
+//! One markdown message lists every alert, cut to the byte limit with a note of what was left out.
+//! A text message follows when mobiles or `@all` are to be mentioned, because markdown messages
+//! cannot mention them.
 
 use chrono::{DateTime, FixedOffset, Utc};
 
@@ -10,9 +12,9 @@ use super::templates::{Labels, fact_label, kind_text, labels, severity_colour, s
 use super::truncate::{MARKDOWN_MAX_BYTES, TEXT_MAX_BYTES, fit_list, shorten, truncate_to_bytes};
 use super::wecom::WeComMessage;
 
-/// The longest line one alert may take, so that one huge fact cannot push every other alert out.
+/// The maximum size of one alert's line, so that one huge fact cannot push every other alert out.
 const ITEM_MAX_BYTES: usize = 1024;
-/// The longest function or request id list in the header.
+/// The maximum size of the function or request id list in the header.
 const HEADER_FIELD_MAX_BYTES: usize = 256;
 
 /// Renders the alerts of one kind, in the rules' language. `alerts` must not be empty.
@@ -244,7 +246,7 @@ mod tests {
     }
 
     #[test]
-    fn stale_backup_in_chinese_has_title_facts_hint_and_both_times() {
+    fn stale_backup_message_in_chinese() {
         let messages = render_group(
             AlertKind::BackupStale,
             &[stale("rm-bp1")],
@@ -285,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn user_ids_are_mentioned_in_markdown_and_mobiles_in_a_text_message() {
+    fn mentions_split_by_message_type() {
         let mut rules = AlertRules::default();
         rules.mentions.insert(
             Severity::Critical,

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use super::model::{AlertKind, Severity};
 use crate::storage::{ObjectSource, StorageError};
 
-/// The environment variable that holds the rules document.
+/// The environment variable that contains the rules document.
 pub const ALERT_RULES_VAR: &str = "ALERT_RULES";
 
 /// The largest rules document read from a bucket; a real one is a few hundred bytes.
@@ -41,7 +41,7 @@ pub enum Language {
     En,
 }
 
-/// Who is mentioned when an alert of one severity is sent.
+/// The people mentioned when an alert of one severity is sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Mentions {

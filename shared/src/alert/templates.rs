@@ -180,7 +180,7 @@ pub fn severity_label(severity: Severity, language: Language) -> &'static str {
     }
 }
 
-/// Returns the WeCom markdown font colour of a severity. WeCom knows three colours: `warning`
+/// Returns the WeCom markdown font colour of a severity. WeCom supports three colours: `warning`
 /// (orange-red), `comment` (grey) and `info` (green).
 pub fn severity_colour(severity: Severity) -> &'static str {
     match severity {

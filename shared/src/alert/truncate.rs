@@ -119,7 +119,8 @@ mod tests {
         );
         assert!(text.len() <= MARKDOWN_MAX_BYTES);
         let kept = text.lines().filter(|line| line.starts_with("表 ")).count();
-        assert!(kept > 0 && kept < 300);
+        assert!(kept > 0);
+        assert!(kept < 300);
         assert!(
             text.contains(&format!("……另有 {} 项未列出", 300 - kept)),
             "{text}"

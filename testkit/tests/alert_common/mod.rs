@@ -57,7 +57,7 @@ impl MarkerStore for MemoryMarkers {
     }
 }
 
-/// A robot config for a fake robot at `base_url`, with quick retries.
+/// Builds a robot config for a fake robot at `base_url`, with quick retries.
 pub fn robot_config(base_url: &str, key: &str) -> WeComConfig {
     WeComConfig {
         base_url: base_url.to_string(),
@@ -71,7 +71,7 @@ pub fn robot_config(base_url: &str, key: &str) -> WeComConfig {
     }
 }
 
-/// An alerter aimed at `base_url`, with its metric lines kept in memory.
+/// Builds an alerter aimed at `base_url`, with its metric lines kept in memory.
 pub fn alerter(
     base_url: &str,
     key: &str,
@@ -84,7 +84,7 @@ pub fn alerter(
     (alerter, metrics)
 }
 
-/// A deadline far enough away that only a stuck test reaches it.
+/// Returns a deadline far enough away that only a stuck test reaches it.
 pub fn generous_deadline() -> Instant {
     Instant::now() + Duration::from_secs(30)
 }

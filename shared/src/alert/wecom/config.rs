@@ -1,4 +1,4 @@
-//! Where the WeCom robot is and which webhook hosts may be called.
+//! Configuration of the WeCom robot: its URL, its key and the webhook hosts that may be called.
 
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ pub const DEFAULT_BASE_URL: &str = "https://qyapi.weixin.qq.com";
 /// The hosts allowed when `WECOM_ALLOWED_HOSTS` is unset.
 pub const DEFAULT_ALLOWED_HOST: &str = "qyapi.weixin.qq.com";
 
-/// A webhook host that may be called; `http` is allowed only where the entry says so.
+/// A webhook host that may be called. Plain `http` is allowed only when the entry starts with
+/// `http://`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
     pub host: String,
@@ -34,7 +35,7 @@ impl AllowedHost {
     }
 }
 
-/// Where and how to reach the robot.
+/// The robot's URL, webhook key, allowlist and retry policy.
 #[derive(Debug, Clone)]
 pub struct WeComConfig {
     pub key: Secret,
@@ -46,7 +47,7 @@ pub struct WeComConfig {
 }
 
 impl WeComConfig {
-    /// A config for the public endpoint with the default allowlist.
+    /// Builds a config for the public endpoint with the default allowlist.
     pub fn new(key: Secret) -> Self {
         Self {
             key,

@@ -28,7 +28,7 @@ pub const ERRCODE_INVALID_KEY: i64 = 93000;
 /// `errcode` for an invalid parameter, e.g. content over the byte limit.
 pub const ERRCODE_INVALID_PARAMETER: i64 = 40058;
 
-/// The longest single HTTP attempt, whatever the caller's deadline.
+/// The maximum duration of one HTTP attempt, whatever the caller's deadline.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message to the group.
@@ -97,7 +97,7 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// The WeCom `errcode`, when the robot returned one.
+    /// Returns the WeCom `errcode`, when the robot returned one.
     pub fn errcode(&self) -> Option<i64> {
         match self {
             DeliveryError::Rejected { errcode, .. } => Some(*errcode),
@@ -106,7 +106,7 @@ impl DeliveryError {
         }
     }
 
-    /// A short reason for metrics and logs: `rejected`, `rate_limited`, `transport`, ...
+    /// Returns a short reason for metrics and logs: `rejected`, `rate_limited`, `transport`, ...
     pub fn reason(&self) -> &'static str {
         match self {
             DeliveryError::Rejected { .. } => "rejected",
@@ -125,7 +125,7 @@ struct Reply {
     errmsg: String,
 }
 
-/// What one attempt came to.
+/// The outcome of one attempt.
 enum Attempt {
     Delivered,
     Retry(DeliveryError),
@@ -188,7 +188,7 @@ impl WeComClient {
         })
     }
 
-    /// The host (and port) messages go to, for logs.
+    /// Returns the host (and port) that messages go to, for logs.
     pub fn host(&self) -> &str {
         &self.host
     }
