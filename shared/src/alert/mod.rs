@@ -55,6 +55,15 @@ pub struct DispatchFailure {
     pub error: DeliveryError,
 }
 
+/// Converts a Lambda deadline (milliseconds since the Unix epoch, as in the invocation context)
+/// into a dispatch deadline that leaves `margin` for the job to finish. A deadline already passed
+/// becomes now.
+pub fn deadline_before(lambda_deadline_ms: u64, margin: std::time::Duration) -> Instant {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let remaining = std::time::Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+    Instant::now() + remaining.saturating_sub(margin)
+}
+
 /// Applies rules, deduplication and grouping to alert batches and sends them to a WeCom robot.
 pub struct Alerter {
     rules: AlertRules,
@@ -223,5 +232,26 @@ impl Alerter {
                 tracing::warn!(marker = %key, %error, "failed to delete the marker of an undelivered alert; it stays suppressed until the window ends");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn deadline_leaves_the_margin() {
+        let in_ten_seconds = u64::try_from(Utc::now().timestamp_millis()).unwrap() + 10_000;
+        let deadline = deadline_before(in_ten_seconds, Duration::from_secs(3));
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        assert!(remaining <= Duration::from_secs(7));
+        assert!(remaining > Duration::ZERO);
+    }
+
+    #[test]
+    fn past_deadline_becomes_now() {
+        let deadline = deadline_before(0, Duration::from_secs(3));
+        assert!(deadline <= Instant::now());
     }
 }
