@@ -154,3 +154,22 @@ async fn different_resources_are_not_deduplicated() {
     assert_eq!(second.sent, 1);
     assert_eq!(robot.messages().len(), 2);
 }
+
+#[tokio::test]
+async fn marker_store_outage_still_sends_the_alert() {
+    let robot = FakeWecom::start(&[KEY]).await.unwrap();
+    let markers = Arc::new(MemoryMarkers::default());
+    markers.set_unavailable(true);
+    let (alerter, _) = alerter(
+        &robot.base_url(),
+        KEY,
+        AlertRules::default(),
+        markers.clone(),
+    );
+
+    let report = alerter.dispatch(one_failure(), generous_deadline()).await;
+
+    assert_eq!(report.sent, 1);
+    assert_eq!(report.deduplicated, 0);
+    assert_eq!(robot.messages().len(), 1);
+}

@@ -26,9 +26,29 @@ pub const KEY: &str = "test-robot-key-0001";
 #[derive(Default)]
 pub struct MemoryMarkers {
     markers: Mutex<HashMap<String, Bytes>>,
+    /// Makes every call fail with a transient error, like an S3 outage.
+    unavailable: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryMarkers {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable
+            .store(unavailable, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check_available(&self, key: &str) -> Result<(), StorageError> {
+        if self.unavailable.load(std::sync::atomic::Ordering::SeqCst) {
+            let kind = backup_bridge::storage::ErrorKind::Transient;
+            return Err(StorageError::new(
+                kind,
+                "PutObject",
+                format!("s3://markers/{key}"),
+                "service unavailable",
+            ));
+        }
+        Ok(())
+    }
+
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.markers.lock().unwrap().keys().cloned().collect();
         keys.sort();
@@ -39,6 +59,7 @@ impl MemoryMarkers {
 #[async_trait]
 impl MarkerStore for MemoryMarkers {
     async fn create_marker(&self, key: &str, body: Bytes) -> Result<bool, StorageError> {
+        self.check_available(key)?;
         let mut markers = self.markers.lock().unwrap();
         if markers.contains_key(key) {
             return Ok(false);
@@ -48,10 +69,12 @@ impl MarkerStore for MemoryMarkers {
     }
 
     async fn read_marker(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
+        self.check_available(key)?;
         Ok(self.markers.lock().unwrap().get(key).cloned())
     }
 
     async fn delete_marker(&self, key: &str) -> Result<(), StorageError> {
+        self.check_available(key)?;
         self.markers.lock().unwrap().remove(key);
         Ok(())
     }
