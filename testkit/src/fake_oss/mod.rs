@@ -6,7 +6,7 @@
 //! and ListMultipartUploads. Every request must be virtual-hosted (`<bucket>.<endpoint_host>`) or
 //! go to a bound custom domain, and must carry a valid V4 signature or V1 query signature.
 //! Tests reach `<bucket>.oss-<region>.aliyuncs.com` at 127.0.0.1 by overriding DNS in the client;
-//! [`FakeOss::http_client`] builds such a reqwest client.
+//! [`FakeOss::http_client`] builds a reqwest client that resolves every name to the fake.
 //!
 //! Not served: CopyObject, UploadPartCopy, listing objects, bucket operations, V4 query
 //! signatures, callbacks and server-side encryption.
@@ -173,20 +173,13 @@ impl FakeOss {
         format!("{bucket}.{}:{}", self.endpoint_host(), self.port())
     }
 
-    /// Builds a reqwest client that sends the endpoint name, every `<bucket>.<endpoint>` name
-    /// and every custom domain of the configuration to this server. URLs must still carry the
-    /// port, because a DNS override cannot change it.
+    /// Builds a reqwest client that resolves every host name to this server, so requests to
+    /// `<bucket>.<endpoint>` or a custom domain reach it and no request leaves the machine. URLs
+    /// must still carry the port, because name resolution cannot change it.
     pub fn http_client(&self) -> anyhow::Result<reqwest::Client> {
-        let mut builder = reqwest::Client::builder()
+        reqwest::Client::builder()
             .no_proxy()
-            .resolve(&self.endpoint_host(), self.address);
-        for bucket in &self.shared.config.buckets {
-            builder = builder.resolve(&format!("{bucket}.{}", self.endpoint_host()), self.address);
-        }
-        for (domain, _) in &self.shared.config.custom_domains {
-            builder = builder.resolve(domain, self.address);
-        }
-        builder
+            .dns_resolver(Arc::new(LoopbackResolver(self.address)))
             .build()
             .context("failed to build the reqwest client for the fake OSS")
     }
@@ -308,6 +301,16 @@ impl FakeOss {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+}
+
+/// Resolves every name to the fake's loopback address.
+struct LoopbackResolver(SocketAddr);
+
+impl reqwest::dns::Resolve for LoopbackResolver {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let address = self.0;
+        Box::pin(async move { Ok(Box::new(std::iter::once(address)) as reqwest::dns::Addrs) })
     }
 }
 
