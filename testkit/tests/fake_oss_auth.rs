@@ -45,7 +45,7 @@ async fn unknown_access_key_is_invalid_access_key_id() {
 }
 
 #[tokio::test]
-async fn wrong_region_in_scope_is_signature_does_not_match() {
+async fn wrong_scope_region_is_rejected() {
     let oss = start().await;
     let mut get = request(&oss, "GET", "k");
     get.region = "cn-shanghai".to_string();
@@ -151,7 +151,7 @@ async fn unknown_bucket_is_no_such_bucket() {
 }
 
 #[tokio::test]
-async fn path_style_on_loopback_is_second_level_domain_forbidden() {
+async fn path_style_on_loopback_is_rejected() {
     let oss = start().await;
     let mut get = request(&oss, "GET", "k");
     get.authority = format!("127.0.0.1:{}", oss.port());
@@ -161,7 +161,7 @@ async fn path_style_on_loopback_is_second_level_domain_forbidden() {
 }
 
 #[tokio::test]
-async fn path_style_on_endpoint_host_is_second_level_domain_forbidden() {
+async fn path_style_on_endpoint_is_rejected() {
     let oss = start().await;
     let mut get = request(&oss, "GET", "k");
     get.authority = format!("{}:{}", oss.endpoint_host(), oss.port());

@@ -297,7 +297,7 @@ async fn part_with_wrong_content_md5_is_invalid_digest() {
 }
 
 #[tokio::test]
-async fn abort_removes_upload_and_then_is_no_such_upload() {
+async fn abort_removes_upload() {
     let oss = start().await;
     let upload_id = initiate(&oss, "k").await;
     upload(&oss, "k", &upload_id, 1, b"x").await;
@@ -351,7 +351,7 @@ async fn list_parts_reports_sizes_etags_and_crcs() {
 #[tokio::test]
 async fn list_uploads_filters_by_prefix() {
     let oss = start().await;
-    let wanted = initiate(&oss, "mysql/a").await;
+    let matching = initiate(&oss, "mysql/a").await;
     initiate(&oss, "other/b").await;
 
     let mut list = request(&oss, "GET", "")
@@ -364,5 +364,5 @@ async fn list_uploads_filters_by_prefix() {
     let xml = response.text().await.expect("list reply");
     assert_eq!(xml.matches("<Upload>").count(), 1, "reply {xml}");
     assert_eq!(xml_value(&xml, "Key").as_deref(), Some("mysql/a"));
-    assert_eq!(xml_value(&xml, "UploadId"), Some(wanted));
+    assert_eq!(xml_value(&xml, "UploadId"), Some(matching));
 }

@@ -26,7 +26,7 @@ fn find_venv() -> PathBuf {
         })
 }
 
-/// The bytes the script builds with the same rule: byte i is (i * 31 + seed) mod 256.
+/// Builds the bytes that the script builds, by the same rule: byte i is (i * 31 + seed) mod 256.
 fn pattern(length: usize, seed: u8) -> Vec<u8> {
     (0..length)
         .map(|index| (index as u8).wrapping_mul(31).wrapping_add(seed))

@@ -40,7 +40,7 @@ pub(crate) struct RequestToCheck<'a> {
     pub headers: &'a HeaderMap,
 }
 
-/// How a request proved who sent it.
+/// Authentication method that a request used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AuthKind {
     HeaderV4,

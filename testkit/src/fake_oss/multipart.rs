@@ -15,7 +15,7 @@ use super::xml::{OssError, XML_HEADER, element, encode_key, iso_time, xml_respon
 
 /// OSS accepts part numbers 1 to 10000.
 const PART_NUMBERS: std::ops::RangeInclusive<u32> = 1..=10_000;
-/// Every part but the last must hold at least 100 KB when the upload completes.
+/// Every part but the last must contain at least 100 KB (102400 bytes) when the upload completes.
 const MIN_PART_SIZE: u64 = 102_400;
 /// Upper bound for a CompleteMultipartUpload XML body; 10000 parts fit well within it.
 const MAX_COMPLETE_BODY: usize = 4 * 1024 * 1024;
@@ -431,8 +431,8 @@ pub(crate) fn list_parts(context: &Context) -> Result<Response, OssError> {
             .collect()
     };
     let truncated = parts.len() > max_parts;
-    let shown = &parts[..parts.len().min(max_parts)];
-    let next_marker = shown.last().map_or(marker, |(number, _)| *number);
+    let page = &parts[..parts.len().min(max_parts)];
+    let next_marker = page.last().map_or(marker, |(number, _)| *number);
 
     let mut xml = format!(
         "{XML_HEADER}<ListPartsResult>{}{}{}{}{}{}{}{}\n",
@@ -445,7 +445,7 @@ pub(crate) fn list_parts(context: &Context) -> Result<Response, OssError> {
         element("MaxParts", &max_parts.to_string()),
         element("IsTruncated", &truncated.to_string())
     );
-    for (number, part) in shown {
+    for (number, part) in page {
         xml.push_str(&format!(
             "<Part>{}{}{}{}{}</Part>\n",
             element("PartNumber", &number.to_string()),

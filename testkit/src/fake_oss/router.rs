@@ -201,9 +201,9 @@ fn host_without_port(host: &str) -> &str {
         .map_or(host, |(name, _)| name)
 }
 
-/// Finds the bucket a request addresses. OSS serves `<bucket>.<endpoint>` and bound custom
-/// domains only; the bare endpoint or an IP address with the bucket in the path is path style,
-/// which OSS rejects with `SecondLevelDomainForbidden`.
+/// Finds the bucket a request addresses. OSS serves only `<bucket>.<endpoint>` and bound custom
+/// domains. A request to the bare endpoint or to an IP address is path style, and OSS rejects it
+/// with `SecondLevelDomainForbidden`.
 fn resolve_bucket(shared: &Shared, host: &str, raw_path: &str) -> Result<String, OssError> {
     let name = host_without_port(host).to_ascii_lowercase();
     if let Some((_, bucket)) = shared

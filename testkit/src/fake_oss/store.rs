@@ -30,7 +30,7 @@ pub struct StoredObject {
     pub last_modified: DateTime<Utc>,
     /// Number of parts when the object came from a multipart upload.
     pub parts: Option<usize>,
-    /// The file that holds the body.
+    /// The file that contains the body.
     pub path: PathBuf,
 }
 

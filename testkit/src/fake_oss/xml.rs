@@ -1,8 +1,8 @@
 //! OSS error replies and the XML bodies of the multipart operations.
 //!
 //! Errors are `<Error><Code/><Message/><RequestId/><HostId/></Error>` with the status OSS uses for
-//! the code. A HEAD reply has no body, so OSS repeats the error XML base64-encoded in the
-//! `x-oss-err` header, which the official SDKs read; the fake does the same.
+//! the code. A HEAD reply has no body, so OSS sends the error XML base64-encoded in the
+//! `x-oss-err` header instead. The official SDKs read that header, and the fake sends it too.
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};

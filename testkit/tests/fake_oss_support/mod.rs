@@ -25,6 +25,8 @@ pub struct SignedRequest<'a> {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A streamed body sent in place of `body`, for objects too large to build in memory.
+    pub stream: Option<reqwest::Body>,
     pub access_key_id: String,
     pub secret: String,
     pub region: String,
@@ -51,6 +53,7 @@ pub fn request<'a>(oss: &'a FakeOss, method: &str, key: &str) -> SignedRequest<'
             signer::UNSIGNED_PAYLOAD.to_string(),
         )],
         body: Vec::new(),
+        stream: None,
         access_key_id: config.access_key_id.clone(),
         secret: config.access_key_secret.clone(),
         region: config.region.clone(),
@@ -84,6 +87,11 @@ impl SignedRequest<'_> {
 
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();
+        self
+    }
+
+    pub fn stream_body(mut self, body: reqwest::Body) -> Self {
+        self.stream = Some(body);
         self
     }
 
@@ -153,8 +161,12 @@ impl SignedRequest<'_> {
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
+        let body = self
+            .stream
+            .take()
+            .unwrap_or_else(|| reqwest::Body::from(self.body));
         builder
-            .body(self.body)
+            .body(body)
             .send()
             .await
             .expect("the fake OSS replies")
