@@ -1,5 +1,6 @@
 //! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
+pub mod fake_oss;
 pub mod fake_rds_export;
 pub mod fake_wecom;
 pub mod lambda;
