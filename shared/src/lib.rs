@@ -8,3 +8,4 @@ pub mod oss;
 pub mod retry;
 pub mod secret;
 pub mod storage;
+pub mod transfer;
