@@ -4,6 +4,7 @@
 //! [`storage`] ports; adapters for S3 and OSS implement those ports.
 
 pub mod checksum;
+pub mod events;
 pub mod oss;
 pub mod retry;
 pub mod secret;
