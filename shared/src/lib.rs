@@ -5,6 +5,7 @@
 
 pub mod checksum;
 pub mod events;
+pub mod jobs;
 pub mod oss;
 pub mod retry;
 pub mod secret;

@@ -113,6 +113,7 @@ pub struct MemoryStore {
     min_part_size: u64,
     chunk_size: usize,
     part_yields: Option<YieldsForPart>,
+    reports_crc64: bool,
     state: Mutex<State>,
 }
 
@@ -150,6 +151,7 @@ impl MemoryStore {
             min_part_size: 100 * 1024,
             chunk_size: 64 * 1024,
             part_yields: None,
+            reports_crc64: true,
             state: Mutex::new(State::default()),
         }
     }
@@ -169,6 +171,12 @@ impl MemoryStore {
     /// so parts complete in a chosen order without timers.
     pub fn with_part_yields(mut self, yields: impl Fn(u32) -> u32 + Send + Sync + 'static) -> Self {
         self.part_yields = Some(Arc::new(yields));
+        self
+    }
+
+    /// Makes HEAD and GET report no CRC-64, like S3 for objects it did not checksum.
+    pub fn without_crc64(mut self) -> Self {
+        self.reports_crc64 = false;
         self
     }
 
@@ -311,11 +319,11 @@ impl MemoryStore {
         }
     }
 
-    fn info(object: &StoredObject) -> ObjectInfo {
+    fn info(&self, object: &StoredObject) -> ObjectInfo {
         ObjectInfo {
             size: object.data.len() as u64,
             etag: Some(object.etag.clone()),
-            crc64: Some(crc64(&object.data)),
+            crc64: self.reports_crc64.then(|| crc64(&object.data)),
             metadata: object.metadata.clone(),
         }
     }
@@ -323,7 +331,7 @@ impl MemoryStore {
     fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         let action = self.begin(Operation::HeadObject, key, None);
         self.injected(action, Operation::HeadObject, key)?;
-        Ok(self.lock().objects.get(key).map(Self::info))
+        Ok(self.lock().objects.get(key).map(|object| self.info(object)))
     }
 }
 
@@ -364,7 +372,7 @@ impl ObjectSource for MemoryStore {
             ));
         };
 
-        let info = Self::info(&object);
+        let info = self.info(&object);
         let mut data = object.data;
         if let Some(range) = range {
             let last = range.last.min((data.len() as u64).saturating_sub(1));

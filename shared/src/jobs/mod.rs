@@ -1,0 +1,3 @@
+//! One domain function per Lambda, taking ports rather than clients.
+
+pub mod sync;
