@@ -9,19 +9,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::stream::{self, StreamExt};
+use crate::events::{EventError, S3ObjectRecord};
 
-use crate::events::{EventError, S3Notification, S3ObjectRecord, parse_s3_notification};
+mod batch;
+
 use crate::retry::RetryPolicy;
 use crate::storage::{ErrorKind, ObjectInfo, ObjectSink, ObjectSource, PutOptions, StorageError};
 use crate::transfer::{
     CRC64_METADATA_KEY, PartLimits, Transfer, TransferError, TransferOutcome, TransferSettings,
 };
+pub use batch::{RecordReport, SyncBatchReport, sync_event};
 
 /// User metadata key of the source object's ETag on the target (`x-oss-meta-source-etag`).
 pub const SOURCE_ETAG_METADATA_KEY: &str = "source-etag";
 
-/// Where objects come from and go to, and how they are copied.
+/// Prefixes and copy settings of the sync.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
     /// Only keys under this prefix are copied, e.g. `mysql/`.
@@ -70,7 +72,7 @@ impl SyncSettings {
     }
 }
 
-/// What happened to one record that did not fail.
+/// Outcome of one record that did not fail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncOutcome {
     Copied {
@@ -79,7 +81,7 @@ pub enum SyncOutcome {
         crc64: u64,
         seconds: f64,
     },
-    /// The target already holds this object (an earlier or concurrent delivery copied it).
+    /// The target already contains this object (an earlier or concurrent delivery copied it).
     AlreadySynced,
     Skipped {
         reason: String,
@@ -120,7 +122,7 @@ pub enum SyncError {
     #[error(transparent)]
     Transfer(#[from] TransferError),
 
-    /// The target holds different content; it is left untouched.
+    /// The target contains different content, which is left untouched.
     #[error(
         "conflict at {target_location}: it holds {target_size} bytes with CRC-64 {}, but {source_location} has {source_size} bytes with CRC-64 {} and ETag {}; remove or rename the target object to copy again",
         show(.target_crc64), show(.source_crc64), show(.source_etag)
@@ -159,8 +161,8 @@ impl SyncError {
 /// the other finds the object and reports [`SyncOutcome::AlreadySynced`].
 ///
 /// # Errors
-/// [`SyncError::Conflict`] when the target holds different content, and the storage or transfer
-/// error otherwise; a failed copy leaves no multipart upload behind.
+/// [`SyncError::Conflict`] when the target contains different content, and the storage or
+/// transfer error otherwise. A failed copy leaves no multipart upload behind.
 pub async fn sync_record(
     source: &dyn ObjectSource,
     sink: &dyn ObjectSink,
@@ -183,9 +185,9 @@ pub async fn sync_record(
         );
         return Ok(SyncOutcome::Skipped { reason });
     };
-    let source_error = |source: StorageError| SyncError::Source {
-        location: source_location(&source, record),
-        source: Box::new(source),
+    let source_error = |error: StorageError| SyncError::Source {
+        location: source.location(&record.key),
+        source: Box::new(error),
     };
     let target_error = |error: StorageError| SyncError::Target {
         location: sink.location(&target_key),
@@ -270,14 +272,6 @@ fn not_found_as_none(error: StorageError) -> Result<Option<ObjectInfo>, StorageE
     }
 }
 
-fn source_location(error: &StorageError, record: &S3ObjectRecord) -> String {
-    if error.location.is_empty() {
-        format!("s3://{}/{}", record.bucket, record.key)
-    } else {
-        error.location.clone()
-    }
-}
-
 /// Returns the CRC-64 a store reports for an object, or the one stored in its metadata.
 fn known_crc64(info: &ObjectInfo) -> Option<u64> {
     info.crc64.or_else(|| {
@@ -287,7 +281,7 @@ fn known_crc64(info: &ObjectInfo) -> Option<u64> {
     })
 }
 
-/// Decides whether an existing target holds the source object.
+/// Decides whether an existing target contains the source object.
 ///
 /// The target matches when the sizes agree, its CRC-64 (stored metadata or store-computed) is
 /// known and consistent, and it equals the source's CRC-64 when the source has one, or else the
@@ -332,129 +326,6 @@ fn compare(
         target_crc64,
         source_etag: source_info.etag.clone(),
     })
-}
-
-/// The result of one record in an event.
-#[derive(Debug)]
-pub struct RecordReport {
-    /// The decoded source key, or the raw text when the record could not be parsed.
-    pub key: String,
-    pub result: Result<SyncOutcome, SyncError>,
-}
-
-/// The results of one invocation.
-#[derive(Debug, Default)]
-pub struct SyncBatchReport {
-    /// True for the `s3:TestEvent` message, which names no object.
-    pub test_event: bool,
-    pub records: Vec<RecordReport>,
-}
-
-impl SyncBatchReport {
-    /// Returns true when Lambda should retry the invocation: some record failed in a way that
-    /// may succeed later. Records that already succeeded are skipped as `AlreadySynced` then.
-    pub fn should_fail(&self) -> bool {
-        self.records
-            .iter()
-            .any(|record| record.result.as_ref().is_err_and(SyncError::is_retryable))
-    }
-}
-
-/// Runs every record of an S3 notification, at most `record_concurrency` at a time, and logs one
-/// line per object with its key, bytes, parts, seconds and outcome.
-pub async fn sync_event(
-    event: serde_json::Value,
-    source: &dyn ObjectSource,
-    sink: &dyn ObjectSink,
-    settings: &SyncSettings,
-) -> SyncBatchReport {
-    let records = match parse_s3_notification(event) {
-        Ok(S3Notification::TestEvent) => {
-            tracing::info!("ignored the s3:TestEvent message");
-            return SyncBatchReport {
-                test_event: true,
-                records: Vec::new(),
-            };
-        }
-        Ok(S3Notification::Records(records)) => records,
-        Err(error) => {
-            tracing::error!(%error, "dropped an event that is not an S3 notification");
-            let report = RecordReport {
-                key: String::new(),
-                result: Err(error.into()),
-            };
-            return SyncBatchReport {
-                test_event: false,
-                records: vec![report],
-            };
-        }
-    };
-
-    let runs = records.into_iter().map(|record| async move {
-        let report = match record {
-            Ok(record) => RecordReport {
-                key: record.key.clone(),
-                result: sync_record(source, sink, &record, settings).await,
-            },
-            Err(error) => RecordReport {
-                key: invalid_record_key(&error),
-                result: Err(error.into()),
-            },
-        };
-        log_record(&report);
-        report
-    });
-    let records = stream::iter(runs)
-        .buffered(settings.record_concurrency.max(1))
-        .collect()
-        .await;
-    SyncBatchReport {
-        test_event: false,
-        records,
-    }
-}
-
-fn invalid_record_key(error: &EventError) -> String {
-    match error {
-        EventError::InvalidKey(invalid) => invalid.raw.clone(),
-        _ => String::new(),
-    }
-}
-
-fn log_record(report: &RecordReport) {
-    let key = report.key.as_str();
-    match &report.result {
-        Ok(SyncOutcome::Copied {
-            bytes,
-            parts,
-            crc64,
-            seconds,
-        }) => {
-            tracing::info!(
-                key,
-                bytes,
-                parts,
-                crc64,
-                seconds,
-                outcome = "copied",
-                "synced object"
-            );
-        }
-        Ok(SyncOutcome::Skipped { reason }) => {
-            tracing::info!(key, reason, outcome = "skipped", "synced object")
-        }
-        Ok(outcome @ SyncOutcome::SourceMissing) => {
-            tracing::warn!(
-                key,
-                outcome = outcome.label(),
-                "source object no longer exists; not retried"
-            )
-        }
-        Ok(outcome) => tracing::info!(key, outcome = outcome.label(), "synced object"),
-        Err(error) => {
-            tracing::error!(key, %error, retryable = error.is_retryable(), outcome = "failed", "failed to sync object")
-        }
-    }
 }
 
 #[cfg(test)]
