@@ -1,7 +1,9 @@
 //! An in-memory object store for domain tests. It implements [`ObjectSource`], [`ObjectSink`]
-//! and [`MarkerStore`], records every call, injects chosen failures, and behaves like OSS where
-//! the engine could get it wrong: CRC-64/XZ on every write, ascending part order, the minimum
-//! part size for all parts but the last, part numbers 1 to 10,000 and `forbid_overwrite`.
+//! and [`MarkerStore`], records every call and injects chosen failures.
+//!
+//! It behaves like OSS where the engine could get it wrong. It returns CRC-64/XZ on every
+//! write, and at Complete it checks ascending part order, the minimum size of every part but
+//! the last, part numbers 1 to 10,000 and `forbid_overwrite`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -46,7 +46,7 @@ pub struct Call {
     pub part_number: Option<u32>,
 }
 
-/// What an injected fault does to the call it matches.
+/// Effect of an injected fault on the call it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaultAction {
     /// The call fails with this kind of error and changes nothing.

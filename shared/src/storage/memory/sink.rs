@@ -305,3 +305,150 @@ impl ObjectSink for MemoryStore {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MarkerStore;
+    use crate::storage::memory::Fault;
+
+    async fn upload_two_parts(
+        store: &MemoryStore,
+        first_size: usize,
+    ) -> (String, Vec<UploadedPart>) {
+        let options = PutOptions::default();
+        let upload_id = store
+            .create_multipart("k", &options)
+            .await
+            .expect("upload starts");
+        let first = store
+            .upload_part("k", &upload_id, 1, Bytes::from(vec![1; first_size]))
+            .await
+            .expect("part 1");
+        let second = store
+            .upload_part("k", &upload_id, 2, Bytes::from(vec![2; 10]))
+            .await
+            .expect("part 2");
+        (upload_id, vec![first, second])
+    }
+
+    #[tokio::test]
+    async fn complete_rejects_descending_parts() {
+        let store = MemoryStore::new("b").with_min_part_size(4);
+        let (upload_id, mut parts) = upload_two_parts(&store, 8).await;
+        parts.reverse();
+
+        let error = store
+            .complete_multipart("k", &upload_id, &parts, &PutOptions::default())
+            .await
+            .expect_err("rejected");
+
+        assert_eq!(error.code.as_deref(), Some("InvalidPartOrder"));
+        assert_eq!(store.pending_upload_ids(), [upload_id]);
+    }
+
+    #[tokio::test]
+    async fn complete_rejects_small_part_before_last() {
+        let store = MemoryStore::new("b").with_min_part_size(100);
+        let (upload_id, parts) = upload_two_parts(&store, 99).await;
+
+        let error = store
+            .complete_multipart("k", &upload_id, &parts, &PutOptions::default())
+            .await
+            .expect_err("rejected");
+
+        assert_eq!(error.code.as_deref(), Some("EntityTooSmall"));
+    }
+
+    #[tokio::test]
+    async fn complete_returns_crc64_of_whole_object() {
+        let store = MemoryStore::new("b").with_min_part_size(4);
+        let (upload_id, parts) = upload_two_parts(&store, 8).await;
+
+        let outcome = store
+            .complete_multipart("k", &upload_id, &parts, &PutOptions::default())
+            .await
+            .expect("completes");
+
+        let data = store.object("k").expect("object exists");
+        assert_eq!(data.len(), 18);
+        assert_eq!(outcome.crc64, Some(crc64(&data)));
+        assert!(store.pending_upload_ids().is_empty());
+    }
+
+    #[tokio::test]
+    async fn finished_upload_is_no_such_upload() {
+        let store = MemoryStore::new("b").with_min_part_size(4);
+        let (upload_id, parts) = upload_two_parts(&store, 8).await;
+        store
+            .complete_multipart("k", &upload_id, &parts, &PutOptions::default())
+            .await
+            .expect("completes");
+
+        let error = store
+            .upload_part("k", &upload_id, 3, Bytes::from_static(b"x"))
+            .await
+            .expect_err("rejected");
+
+        assert_eq!(error.kind, ErrorKind::NoSuchUpload);
+    }
+
+    #[tokio::test]
+    async fn forbid_overwrite_rejects_existing_object() {
+        let store = MemoryStore::new("b");
+        store.insert_object("k", Bytes::from_static(b"old"), BTreeMap::new());
+        let options = PutOptions {
+            forbid_overwrite: true,
+            ..PutOptions::default()
+        };
+
+        let error = store
+            .put("k", Bytes::from_static(b"new"), &options)
+            .await
+            .expect_err("rejected");
+
+        assert_eq!(error.kind, ErrorKind::AlreadyExists);
+        assert_eq!(store.object("k"), Some(Bytes::from_static(b"old")));
+    }
+
+    #[tokio::test]
+    async fn marker_is_created_once() {
+        let store = MemoryStore::new("b");
+
+        let first = store
+            .create_marker("m", Bytes::from_static(b"1"))
+            .await
+            .expect("first");
+        let second = store
+            .create_marker("m", Bytes::from_static(b"2"))
+            .await
+            .expect("second");
+
+        assert!(first);
+        assert!(!second);
+        assert_eq!(
+            store.read_marker("m").await.expect("read"),
+            Some(Bytes::from_static(b"1"))
+        );
+    }
+
+    #[tokio::test]
+    async fn injected_fault_applies_given_times() {
+        let store = MemoryStore::new("b");
+        store.inject(
+            Fault::new(
+                Operation::PutObject,
+                FaultAction::Fail(ErrorKind::Transient),
+            )
+            .times(1),
+        );
+        let options = PutOptions::default();
+
+        let first = store.put("k", Bytes::from_static(b"x"), &options).await;
+        let second = store.put("k", Bytes::from_static(b"x"), &options).await;
+
+        assert!(first.is_err_and(|error| error.is_retryable()));
+        assert!(second.is_ok());
+        assert_eq!(store.calls_of(Operation::PutObject).len(), 2);
+    }
+}
