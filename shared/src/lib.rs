@@ -12,4 +12,5 @@ pub mod oss;
 pub mod retry;
 pub mod secret;
 pub mod storage;
+pub mod transfer;
 pub mod validate;

@@ -2,3 +2,4 @@
 
 pub mod export_poll;
 pub mod export_start;
+pub mod sync;
