@@ -7,4 +7,5 @@ pub mod checksum;
 pub mod oss;
 pub mod retry;
 pub mod secret;
+pub mod secrets;
 pub mod storage;
