@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod oss;
 pub mod retry;
 pub mod secret;
+pub mod secrets;
 pub mod storage;
 pub mod transfer;
 pub mod validate;

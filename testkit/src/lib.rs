@@ -1,9 +1,11 @@
 //! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
+pub mod aws;
 pub mod fake_oss;
 pub mod fake_rds_export;
 pub mod fake_wecom;
 pub mod lambda;
+pub mod moto;
 pub mod paths;
 pub mod s3_events;
 

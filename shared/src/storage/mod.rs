@@ -5,6 +5,8 @@
 
 mod error;
 pub mod memory;
+mod listing;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use error::{ErrorKind, StorageError};
+pub use listing::{ListedObject, ObjectLister};
 
 /// A stream of body chunks; each chunk may fail on its own (a reset mid-body, a short body).
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
