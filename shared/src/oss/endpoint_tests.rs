@@ -13,6 +13,9 @@ const LOCAL: EndpointOptions = EndpointOptions {
     allow_http: true,
 };
 
+/// A check that an error is the expected variant.
+type ErrorCheck = fn(&EndpointError) -> bool;
+
 fn no_query() -> Vec<(String, String)> {
     Vec::new()
 }
@@ -74,7 +77,7 @@ fn parses_custom_domain_in_custom_domain_mode() {
 
 #[test]
 fn rejects_invalid_endpoints_naming_the_value() {
-    let cases: [(&str, EndpointOptions, fn(&EndpointError) -> bool); 14] = [
+    let cases: [(&str, EndpointOptions, ErrorCheck); 14] = [
         ("", OSS, |e| matches!(e, EndpointError::Empty)),
         ("   ", OSS, |e| matches!(e, EndpointError::Empty)),
         ("http://oss-cn-hangzhou.aliyuncs.com", OSS, |e| {
