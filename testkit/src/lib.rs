@@ -1,1 +1,3 @@
+//! Test support for backup-bridge: local stand-ins for the clouds the functions talk to.
 
+pub mod fake_oss;
