@@ -79,6 +79,11 @@ impl OssStore {
             // OSS answers a redirect only for misaddressed requests; following it would drop
             // the signature, so the 3xx reply is reported instead.
             .redirect(reqwest::redirect::Policy::none());
+        if !config.resolve.is_empty() {
+            // DNS overrides only serve tests against local servers, and a proxy taken from
+            // the environment would send those requests elsewhere.
+            builder = builder.no_proxy();
+        }
         for (host, address) in &config.resolve {
             builder = builder.resolve(host, *address);
         }
