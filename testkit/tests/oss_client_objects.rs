@@ -9,8 +9,8 @@ use backup_bridge::checksum::crc64;
 use backup_bridge::storage::{ByteRange, ErrorKind, ObjectSink, ObjectSource, PutOptions};
 use bytes::Bytes;
 use oss_client_support::{
-    BUCKET, CUSTOM_DOMAIN, collect, custom_domain_store, pattern, standard_store, start_fake,
-    store_with_secret,
+    BUCKET, CUSTOM_DOMAIN, collect, custom_domain_store, fake_config, pattern, standard_store,
+    start_fake, start_fake_with, store_with_secret,
 };
 
 #[tokio::test]
@@ -268,4 +268,35 @@ async fn cut_download_fails_as_transient() {
     let error = failure.expect("a cut body ends with an error, not a short success");
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(received < 200_000);
+}
+
+#[tokio::test]
+async fn temporary_credentials_send_the_security_token() {
+    let mut config = fake_config();
+    config.security_token = Some("sts-token-for-tests".to_string());
+    let oss = start_fake_with(config).await;
+    let store = standard_store(&oss);
+
+    store
+        .put("k", Bytes::from_static(b"abc"), &PutOptions::default())
+        .await
+        .unwrap();
+    let log = oss.request_log();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].header("x-oss-security-token").is_some());
+    assert_eq!(oss.read_object(BUCKET, "k").as_deref(), Some(&b"abc"[..]));
+}
+
+#[tokio::test]
+async fn closed_port_is_transient() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    drop(oss);
+
+    let error = store
+        .put("k", Bytes::from_static(b"abc"), &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Transient);
+    assert!(error.message.contains("failed to connect"), "{error}");
 }

@@ -199,6 +199,76 @@ mod tests {
         assert_eq!(object_info(&map).unwrap().size, 12345);
     }
 
+    fn reply(status: u16, pairs: &[(&str, &str)], body: &str) -> Response {
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in pairs {
+            builder = builder.header(*name, *value);
+        }
+        Response::from(builder.body(body.to_string()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn error_reply_maps_code_message_and_request_id() {
+        let body = "<Error><Code>SignatureDoesNotMatch</Code><Message>signature mismatch</Message>\
+                    <RequestId>RID-XML</RequestId><EC>0002-00000040</EC></Error>";
+        let error =
+            error_from_response("PutObject", "oss://b/k".into(), reply(403, &[], body)).await;
+        assert_eq!(error.kind, ErrorKind::Permanent);
+        assert_eq!(error.operation, "PutObject");
+        assert_eq!(error.location, "oss://b/k");
+        assert_eq!(error.code.as_deref(), Some("SignatureDoesNotMatch"));
+        assert_eq!(error.message, "signature mismatch (EC 0002-00000040)");
+        assert_eq!(error.request_id.as_deref(), Some("RID-XML"));
+    }
+
+    #[tokio::test]
+    async fn error_reply_kind_follows_the_code() {
+        let cases = [
+            (404, "NoSuchUpload", ErrorKind::NoSuchUpload),
+            (409, "FileAlreadyExists", ErrorKind::AlreadyExists),
+            (404, "NoSuchKey", ErrorKind::NotFound),
+            (503, "ServiceUnavailable", ErrorKind::Transient),
+            (400, "InvalidDigest", ErrorKind::Permanent),
+        ];
+        for (status, code, kind) in cases {
+            let body = format!("<Error><Code>{code}</Code><Message>m</Message></Error>");
+            let error =
+                error_from_response("UploadPart", "oss://b/k".into(), reply(status, &[], &body))
+                    .await;
+            assert_eq!(error.kind, kind, "{code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn head_error_is_read_from_x_oss_err_header() {
+        let xml = "<Error><Code>AccessDenied</Code><Message>denied</Message><RequestId>RID-HEADER</RequestId></Error>";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(xml);
+        let headers = [
+            ("x-oss-err", encoded.as_str()),
+            ("x-oss-request-id", "RID-OTHER"),
+        ];
+        let error =
+            error_from_response("HeadObject", "oss://b/k".into(), reply(403, &headers, "")).await;
+        assert_eq!(error.code.as_deref(), Some("AccessDenied"));
+        assert_eq!(error.message, "denied");
+        assert_eq!(error.request_id.as_deref(), Some("RID-HEADER"));
+    }
+
+    #[tokio::test]
+    async fn non_xml_error_keeps_status_and_request_id_header() {
+        let headers = [("x-oss-request-id", "RID-PROXY")];
+        let error = error_from_response(
+            "GetObject",
+            "oss://b/k".into(),
+            reply(502, &headers, "<html>Bad Gateway</html>"),
+        )
+        .await;
+        assert_eq!(error.kind, ErrorKind::Transient);
+        assert_eq!(error.code, None);
+        assert_eq!(error.message, "OSS replied with HTTP status 502");
+        assert_eq!(error.request_id.as_deref(), Some("RID-PROXY"));
+    }
+
     #[test]
     fn object_info_without_length_is_none() {
         assert_eq!(object_info(&headers(&[("etag", "\"A\"")])), None);

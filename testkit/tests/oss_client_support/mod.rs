@@ -14,11 +14,19 @@ pub const REGION: &str = "cn-hangzhou";
 /// The custom domain (CNAME) that the fake binds to [`BUCKET`] in custom-domain tests.
 pub const CUSTOM_DOMAIN: &str = "backups.example.com";
 
-pub async fn start_fake() -> FakeOss {
+pub fn fake_config() -> FakeOssConfig {
     let mut config = FakeOssConfig::with_buckets(&[BUCKET]);
     config
         .custom_domains
         .push((CUSTOM_DOMAIN.to_string(), BUCKET.to_string()));
+    config
+}
+
+pub async fn start_fake() -> FakeOss {
+    start_fake_with(fake_config()).await
+}
+
+pub async fn start_fake_with(config: FakeOssConfig) -> FakeOss {
     FakeOss::start(config).await.expect("fake OSS starts")
 }
 
