@@ -143,7 +143,7 @@ async fn abort_removes_pending_upload() {
 }
 
 #[tokio::test]
-async fn upload_part_to_unknown_upload_is_no_such_upload() {
+async fn upload_part_to_unknown_upload_fails() {
     let oss = start_fake().await;
     let store = standard_store(&oss);
     let error = store
@@ -155,7 +155,7 @@ async fn upload_part_to_unknown_upload_is_no_such_upload() {
 }
 
 #[tokio::test]
-async fn initiate_with_forbid_overwrite_on_existing_key_is_already_exists() {
+async fn initiate_forbidding_overwrite_of_existing_key() {
     let oss = start_fake().await;
     let store = standard_store(&oss);
     oss.put_object_direct(BUCKET, "taken", b"existing", &[])

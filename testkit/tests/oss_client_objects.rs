@@ -187,7 +187,7 @@ async fn wrong_secret_is_permanent_signature_error() {
 }
 
 #[tokio::test]
-async fn wrong_secret_on_head_is_an_error_not_none() {
+async fn head_with_wrong_secret_fails() {
     let oss = start_fake().await;
     oss.put_object_direct(BUCKET, "k", b"abc", &[]).unwrap();
     let store = store_with_secret(&oss, "not-the-secret");

@@ -15,7 +15,7 @@ use super::response::error_from_response;
 use super::signer::{self, SignableRequest, UNSIGNED_PAYLOAD};
 use crate::storage::{ErrorKind, StorageError};
 
-/// The longest object key OSS accepts, in bytes.
+/// The maximum object key length that OSS accepts, in bytes.
 const MAX_KEY_BYTES: usize = 1023;
 
 /// The OSS adapter of the storage ports for one bucket. Cloning is cheap and shares the
@@ -76,8 +76,8 @@ impl OssStore {
             .connect_timeout(config.timeouts.connect)
             .read_timeout(config.timeouts.read)
             .pool_idle_timeout(config.timeouts.pool_idle)
-            // OSS answers a redirect only for misaddressed requests; following it would drop
-            // the signature, so the 3xx reply is reported instead.
+            // Redirects are not followed, so a signed request and its body never go to a host
+            // that the configuration did not name. A 3xx reply becomes an error.
             .redirect(reqwest::redirect::Policy::none());
         if !config.resolve.is_empty() {
             // DNS overrides only serve tests against local servers, and a proxy taken from

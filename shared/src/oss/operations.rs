@@ -44,7 +44,8 @@ impl OssStore {
         }
     }
 
-    /// Reads a small XML reply body; a cut body is transient, unreadable XML is permanent.
+    /// Reads a small XML reply body. A cut body is a transient error and unreadable XML a
+    /// permanent one.
     async fn read_xml<T: for<'de> serde::Deserialize<'de>>(
         &self,
         operation: &'static str,
@@ -98,7 +99,7 @@ impl ObjectSource for OssStore {
         self.head_object(key).await
     }
 
-    /// Streams the object. A ranged read asks for standard range behaviour so that a range
+    /// Streams the object. A ranged read sends `x-oss-range-behavior: standard`, so a range
     /// past the end fails (`InvalidRange`) instead of returning the whole object.
     async fn get(
         &self,
@@ -224,7 +225,7 @@ impl ObjectSink for OssStore {
     }
 
     /// Completes the upload. The parts are sorted by number here as well, because OSS rejects
-    /// a list out of order (`InvalidPartOrder`); a part number listed twice is an error.
+    /// a list out of order (`InvalidPartOrder`). A part number listed twice is an error.
     async fn complete_multipart(
         &self,
         key: &str,

@@ -70,8 +70,8 @@ pub(super) fn object_info(headers: &HeaderMap) -> Option<ObjectInfo> {
 
 /// Turns a non-2xx reply into a [`StorageError`] with the OSS code, message and request id.
 ///
-/// HEAD replies have no body, so OSS sends the error XML base64-encoded in `x-oss-err`; that
-/// header is read when the body is empty. A body that is not OSS error XML (a proxy's HTML
+/// HEAD replies have no body, so OSS sends the error XML base64-encoded in `x-oss-err`, and
+/// that header is read when the body is empty. A body that is not OSS error XML (a proxy's HTML
 /// page, say) keeps the status alone for the retry decision.
 pub(super) async fn error_from_response(
     operation: &'static str,
@@ -121,7 +121,8 @@ fn parse_error_xml(text: &str) -> Option<ErrorReply> {
         .filter(|reply| reply.code.is_some())
 }
 
-/// Reads at most [`MAX_ERROR_BODY_BYTES`] of the body; a failed read yields what arrived.
+/// Reads at most [`MAX_ERROR_BODY_BYTES`] of the body. After a failed read it returns what
+/// arrived before the failure.
 async fn read_error_body(mut response: Response) -> String {
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY_BYTES {
