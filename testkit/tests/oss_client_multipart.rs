@@ -125,6 +125,36 @@ async fn abort_of_finished_upload_counts_as_aborted() {
 }
 
 #[tokio::test]
+async fn pending_uploads_list_awkward_keys_unchanged() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    let keys = ["mysql/a b+c/备份$1.gz", "mysql/100%/x&y<z>.gz", "other/k"];
+    for key in keys {
+        store
+            .create_multipart(key, &PutOptions::default())
+            .await
+            .unwrap();
+    }
+
+    let mut listed: Vec<String> = store
+        .list_pending_uploads("mysql/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|upload| upload.key)
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        vec![
+            "mysql/100%/x&y<z>.gz".to_string(),
+            "mysql/a b+c/备份$1.gz".to_string()
+        ]
+    );
+    assert_eq!(store.list_pending_uploads("").await.unwrap().len(), 3);
+}
+
+#[tokio::test]
 async fn abort_removes_pending_upload() {
     let oss = start_fake().await;
     let store = standard_store(&oss);

@@ -300,3 +300,40 @@ async fn closed_port_is_transient() {
     assert_eq!(error.kind, ErrorKind::Transient);
     assert!(error.message.contains("failed to connect"), "{error}");
 }
+
+#[tokio::test]
+async fn range_past_the_end_is_permanent() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    oss.put_object_direct(BUCKET, "small", b"0123456789", &[])
+        .unwrap();
+
+    let range = ByteRange {
+        first: 100,
+        last: 199,
+    };
+    let error = store
+        .get("small", Some(range))
+        .await
+        .err()
+        .expect("range past the end fails");
+    assert_eq!(error.kind, ErrorKind::Permanent);
+    assert_eq!(error.code.as_deref(), Some("InvalidRange"));
+}
+
+#[tokio::test]
+async fn key_with_dot_segment_is_rejected_before_sending() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    let error = store
+        .put(
+            "mysql/../k",
+            Bytes::from_static(b"abc"),
+            &PutOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Permanent);
+    assert!(error.message.contains("invalid object key"), "{error}");
+    assert!(oss.request_log().is_empty());
+}

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
+use percent_encoding::percent_decode_str;
 use reqwest::{Method, Response};
 
 use super::client::{OssRequest, OssStore, describe_reqwest_error};
@@ -18,7 +19,7 @@ use crate::storage::{
 const PAGE_SIZE: &str = "1000";
 
 impl OssStore {
-    /// Deletes the object; OSS treats a missing object as deleted.
+    /// Deletes the object. OSS treats a missing object as deleted.
     ///
     /// # Errors
     /// A [`StorageError`] for a failed request.
@@ -341,9 +342,11 @@ impl ObjectSink for OssStore {
         let mut uploads = Vec::new();
         let mut markers: Option<(String, String)> = None;
         loop {
+            // Keys may contain characters that XML 1.0 cannot carry, so they come URL-encoded.
             let mut request = OssRequest::new("ListMultipartUploads", Method::GET, None)
                 .query("uploads", "")
-                .query("max-uploads", PAGE_SIZE);
+                .query("max-uploads", PAGE_SIZE)
+                .query("encoding-type", "url");
             if !prefix.is_empty() {
                 request = request.query("prefix", prefix);
             }
@@ -355,14 +358,33 @@ impl ObjectSink for OssStore {
             let location = format!("oss://{}/{prefix}", self.bucket());
             let reply = self.send(request).await?;
             let page: xml::ListMultipartUploadsResult = self
-                .read_xml("ListMultipartUploads", location, reply)
+                .read_xml("ListMultipartUploads", location.clone(), reply)
                 .await?;
 
-            uploads.extend(page.uploads.into_iter().map(|upload| PendingUpload {
-                key: upload.key,
-                upload_id: upload.upload_id,
-            }));
-            let next = page.next_key_marker.zip(page.next_upload_id_marker);
+            let url_encoded = page.encoding_type.as_deref() == Some("url");
+            let decode = |text: String| -> Result<String, StorageError> {
+                if !url_encoded {
+                    return Ok(text);
+                }
+                match percent_decode_str(&text).decode_utf8() {
+                    Ok(decoded) => Ok(decoded.into_owned()),
+                    Err(_) => Err(malformed_reply(
+                        "ListMultipartUploads",
+                        location.clone(),
+                        format!("key {text} is not valid UTF-8 once decoded"),
+                    )),
+                }
+            };
+            for upload in page.uploads {
+                uploads.push(PendingUpload {
+                    key: decode(upload.key)?,
+                    upload_id: upload.upload_id,
+                });
+            }
+            let next = match (page.next_key_marker, page.next_upload_id_marker) {
+                (Some(key), Some(upload_id)) => Some((decode(key)?, upload_id)),
+                _ => None,
+            };
             match next {
                 Some(next) if page.is_truncated && markers.as_ref() != Some(&next) => {
                     markers = Some(next)

@@ -59,6 +59,9 @@ pub struct ListedPart {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ListMultipartUploadsResult {
+    /// `url` when the keys and key markers are URL-encoded.
+    #[serde(rename = "EncodingType")]
+    pub encoding_type: Option<String>,
     #[serde(rename = "IsTruncated", default)]
     pub is_truncated: bool,
     #[serde(rename = "NextKeyMarker")]
