@@ -264,6 +264,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn store_debug_output_hides_secret_and_token() {
+        use crate::oss::{EndpointOptions, OssEndpoint, OssTimeouts};
+        use crate::secret::{AliyunCredentials, Secret};
+
+        let config = OssConfig {
+            endpoint: OssEndpoint::parse(
+                "oss-cn-hangzhou.aliyuncs.com",
+                EndpointOptions::default(),
+            )
+            .unwrap(),
+            region: "cn-hangzhou".into(),
+            bucket: "backup-bucket".into(),
+            credentials: AliyunCredentials {
+                access_key_id: "LTAI-visible".into(),
+                access_key_secret: Secret::new("store-secret-value"),
+                security_token: Some(Secret::new("store-token-value")),
+            },
+            timeouts: OssTimeouts::default(),
+            resolve: Vec::new(),
+        };
+        let printed = format!("{:?}", OssStore::new(config).unwrap());
+        assert!(printed.contains("LTAI-visible"));
+        assert!(!printed.contains("store-secret-value"));
+        assert!(!printed.contains("store-token-value"));
+    }
+
+    #[test]
     fn check_key_accepts_awkward_but_valid_keys() {
         for key in ["mysql/a b+c/备份$1.gz", "a/.hidden/b", "a//b", "x"] {
             assert_eq!(check_key(key), Ok(()), "{key}");
