@@ -4,8 +4,8 @@
 //! multipart uploads for large bodies. Adapters live in submodules and in `crate::oss`.
 
 mod error;
-pub mod memory;
 mod listing;
+pub mod memory;
 pub mod s3;
 
 use std::collections::BTreeMap;
