@@ -6,8 +6,10 @@
 pub mod alert;
 pub mod aws;
 pub mod checksum;
+pub mod config;
 pub mod events;
 pub mod jobs;
+pub mod lambda;
 pub mod oss;
 pub mod retry;
 pub mod secret;

@@ -5,6 +5,7 @@ pub mod fake_oss;
 pub mod fake_rds_export;
 pub mod fake_wecom;
 pub mod lambda;
+pub mod local_clouds;
 pub mod moto;
 pub mod paths;
 pub mod s3_events;

@@ -26,6 +26,8 @@ pub const SOURCE_ETAG_METADATA_KEY: &str = "source-etag";
 /// Prefixes and copy settings of the sync.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// Only records of this bucket are copied; `None` accepts any bucket.
+    pub source_bucket: Option<String>,
     /// Only keys under this prefix are copied, e.g. `mysql/`.
     pub source_prefix: String,
     /// Replaces the source prefix in the target key, e.g. `iotdb-backup/mysql/`.
@@ -43,6 +45,7 @@ pub struct SyncSettings {
 impl Default for SyncSettings {
     fn default() -> Self {
         Self {
+            source_bucket: None,
             source_prefix: "mysql/".to_string(),
             target_prefix: "iotdb-backup/mysql/".to_string(),
             part_size: 16 * 1024 * 1024,
@@ -171,6 +174,16 @@ pub async fn sync_record(
 ) -> Result<SyncOutcome, SyncError> {
     if !record.is_object_created() {
         let reason = format!("event {} does not create an object", record.event_name);
+        return Ok(SyncOutcome::Skipped { reason });
+    }
+    if let Some(bucket) = settings.source_bucket.as_deref().filter(|b| *b != record.bucket) {
+        tracing::warn!(
+            key = record.key,
+            event_bucket = record.bucket,
+            source_bucket = bucket,
+            "skipped an object of another bucket"
+        );
+        let reason = format!("bucket {} is not the source bucket {bucket}", record.bucket);
         return Ok(SyncOutcome::Skipped { reason });
     }
     let Some(target_key) = settings.target_key(&record.key) else {
