@@ -1,6 +1,7 @@
 //! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
 pub mod fake_rds_export;
+pub mod fault_proxy;
 pub mod lambda;
 pub mod paths;
 pub mod s3_events;
