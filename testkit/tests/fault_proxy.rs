@@ -592,3 +592,82 @@ async fn dropped_proxy_stops_listening() {
         Some(io::ErrorKind::ConnectionRefused)
     );
 }
+
+#[tokio::test]
+async fn forward_handles_head_replies_without_body() {
+    let (proxy, upstream) = start().await;
+    let client = client();
+
+    let head = client
+        .head(format!("{}/large/5000", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(header(&head, "content-length"), "5000");
+    assert!(head.bytes().await.unwrap().is_empty());
+
+    // The HEAD reply carried no body, so the next reply on the connection starts cleanly.
+    let get = client
+        .get(format!("{}/large/5000", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    assert!(get.bytes().await.unwrap() == pattern(5000));
+    assert_eq!(upstream.handled().len(), 2);
+}
+
+#[tokio::test]
+async fn expired_link_rejects_resumed_range_request() {
+    let (proxy, upstream) = start().await;
+    proxy.add_rule(Rule::new(
+        Match::method("GET").header("Range"),
+        Action::expired_link(),
+    ));
+    let client = client();
+
+    let first = client
+        .get(format!("{}/large/1000", proxy.url()))
+        .send()
+        .await
+        .unwrap();
+    let resumed = client
+        .get(format!("{}/large/1000", proxy.url()))
+        .header("Range", "bytes=500-")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(first.status(), 200);
+    assert_eq!(resumed.status(), 403);
+    let body = resumed.text().await.unwrap();
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+    assert!(body.contains("Request has expired."), "{body}");
+    assert_eq!(upstream.handled().len(), 1);
+}
+
+#[tokio::test]
+async fn forward_relays_100_continue() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    let (proxy, upstream) = start().await;
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let head = "PUT /echo HTTP/1.1\r\nHost: upstream.test\r\nContent-Length: 5\r\n\
+                Expect: 100-continue\r\nConnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut reader = BufReader::new(stream);
+
+    let mut interim = String::new();
+    reader.read_line(&mut interim).await.unwrap();
+    assert_eq!(interim, "HTTP/1.1 100 Continue\r\n");
+    let mut blank = String::new();
+    reader.read_line(&mut blank).await.unwrap();
+    assert_eq!(blank, "\r\n");
+    reader.get_mut().write_all(b"hello").await.unwrap();
+    let mut reply = String::new();
+    reader.read_to_string(&mut reply).await.unwrap();
+
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nhello"), "{reply}");
+    assert_eq!(upstream.handled(), ["PUT /echo"]);
+}
