@@ -4,6 +4,7 @@ pub mod aws;
 pub mod fake_oss;
 pub mod fake_rds_export;
 pub mod fake_wecom;
+pub mod fault_proxy;
 pub mod lambda;
 pub mod local_clouds;
 pub mod moto;
