@@ -101,8 +101,8 @@ async fn abort_leaves_no_pending_upload() {
     store.abort_multipart(key, &upload_id).await.unwrap();
 }
 
-// moto 5.2.5 answers UploadPart and CompleteMultipartUpload on an unknown upload id with a bare
-// 500 where S3 sends 404 NoSuchUpload, so the mapping is proven on ListParts, which moto gets right.
+// moto 5.2.5 replies to UploadPart and CompleteMultipartUpload on an unknown upload id with a
+// bare 500 where S3 sends 404 NoSuchUpload. ListParts gets it right, so the mapping is proven there.
 #[tokio::test]
 async fn unknown_upload_id_maps_to_no_such_upload() {
     let store = store("unknown-upload").await;

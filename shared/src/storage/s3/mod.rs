@@ -19,7 +19,7 @@ use crate::storage::{
     ObjectSource, StorageError,
 };
 
-/// User metadata key (sent as `x-amz-meta-crc64ecma`) that holds the CRC-64/XZ of an object as
+/// User metadata key (sent as `x-amz-meta-crc64ecma`) that contains the CRC-64/XZ of an object as
 /// an unsigned decimal string, the same form OSS uses in `x-oss-hash-crc64ecma`.
 pub const CRC64_METADATA_KEY: &str = "crc64ecma";
 
@@ -67,7 +67,7 @@ impl S3Store {
         }
     }
 
-    /// Sets how many keys each ListObjectsV2 request asks for, clamped to 1..=1000. Smaller
+    /// Sets the `max-keys` of each ListObjectsV2 request, clamped to 1..=1000. Smaller
     /// pages only make sense in tests of pagination.
     pub fn with_list_page_size(mut self, page_size: u32) -> Self {
         self.list_page_size = i32::try_from(page_size)
@@ -209,7 +209,7 @@ impl MarkerStore for S3Store {
         Ok(Some(body.into_bytes()))
     }
 
-    /// Deletes the marker. S3 answers DeleteObject on a missing key with success.
+    /// Deletes the marker. S3 returns success for DeleteObject on a missing key.
     async fn delete_marker(&self, key: &str) -> Result<(), StorageError> {
         let result = self
             .client
@@ -352,7 +352,7 @@ mod tests {
     }
 
     #[test]
-    fn object_info_reads_crc64_from_metadata_and_lowercases_keys() {
+    fn object_info_reads_crc64_metadata() {
         let metadata = HashMap::from([
             ("CRC64ECMA".to_owned(), "11051210869376104954".to_owned()),
             ("Source-ETag".to_owned(), "abc".to_owned()),

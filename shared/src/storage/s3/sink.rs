@@ -26,8 +26,8 @@ impl ObjectSink for S3Store {
         self.head_object(key).await
     }
 
-    /// Writes the object; with `forbid_overwrite` an existing object makes it fail with
-    /// [`ErrorKind::AlreadyExists`] (`If-None-Match: *`, answered with 412).
+    /// Writes the object. With `forbid_overwrite` it sends `If-None-Match: *`, so an existing
+    /// object makes S3 return 412 and the call fail with [`ErrorKind::AlreadyExists`].
     async fn put(
         &self,
         key: &str,
