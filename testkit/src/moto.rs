@@ -27,6 +27,7 @@ const MIN_MOTO_VERSION: (u32, u32, u32) = (5, 2, 2);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
+static SERVER_PID: OnceLock<u32> = OnceLock::new();
 
 /// Returns the URL of the moto server for this test process, starting one on first use.
 ///
@@ -35,6 +36,12 @@ static ENDPOINT: OnceLock<String> = OnceLock::new();
 /// within a minute. The message names the command and what it printed.
 pub fn endpoint() -> String {
     ENDPOINT.get_or_init(start_or_reuse).clone()
+}
+
+/// Returns the process id of the moto server this process started, or `None` when it has
+/// started none (not yet, or because `BACKUP_BRIDGE_MOTO_URL` names a running server).
+pub fn server_pid() -> Option<u32> {
+    SERVER_PID.get().copied()
 }
 
 fn start_or_reuse() -> String {
@@ -132,7 +139,10 @@ fn launch(venv: &Path) -> String {
         .name("moto-server".into())
         .spawn(move || {
             let child = match spawn_moto(&program, port) {
-                Ok(child) => child,
+                Ok(child) => {
+                    let _ = SERVER_PID.set(child.id());
+                    child
+                }
                 Err(error) => {
                     let _ = lines_tx.send(StartupEvent::SpawnFailed(error.to_string()));
                     return;

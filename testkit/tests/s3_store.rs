@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use backup_bridge::checksum::crc64;
-use backup_bridge::storage::s3::{CRC64_METADATA_KEY, S3Store};
+use backup_bridge::storage::s3::{CRC64_METADATA_KEY, S3ClientOptions, S3Store, build_client};
 use backup_bridge::storage::{
     ByteRange, ByteStream, ErrorKind, ObjectLister, ObjectSink, ObjectSource, PutOptions,
 };
@@ -204,4 +204,23 @@ async fn list_follows_every_page() {
         assert!(object.etag.as_ref().is_some_and(|etag| !etag.contains('"')));
     }
     assert_eq!(store.list("nothing/").await.unwrap(), Vec::new());
+}
+
+#[tokio::test]
+async fn build_client_applies_endpoint_and_path_style() {
+    let bucket = testkit::aws::unique_bucket("client-options").await;
+    // The base configuration names a port with no server, so only the override can reach moto.
+    let base = testkit::aws::sdk_config("http://127.0.0.1:9");
+    let options = S3ClientOptions {
+        endpoint_url: Some(testkit::moto::endpoint()),
+        force_path_style: true,
+    };
+    let store = S3Store::new(build_client(&base, &options), bucket);
+
+    store
+        .put("k.bin", pattern(3), &PutOptions::default())
+        .await
+        .unwrap();
+    let info = ObjectSource::head(&store, "k.bin").await.unwrap().unwrap();
+    assert_eq!(info.size, 3);
 }

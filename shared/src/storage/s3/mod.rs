@@ -50,6 +50,13 @@ pub fn build_client(
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// Loads the AWS configuration the way Lambda provides it (environment variables, then the
+/// container credentials) and builds an S3 client from it with [`build_client`].
+pub async fn load_client(options: &S3ClientOptions) -> aws_sdk_s3::Client {
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    build_client(&sdk_config, options)
+}
+
 /// One S3 bucket behind the storage ports.
 #[derive(Clone, Debug)]
 pub struct S3Store {
@@ -84,7 +91,9 @@ impl S3Store {
         format!("s3://{}/{key}", self.bucket)
     }
 
-    /// Reads an object's size, ETag, metadata and stored CRC-64, or `None` on 404.
+    /// Reads an object's size, ETag, metadata and stored CRC-64, or `None` on 404. S3 returns
+    /// 403 instead of 404 for a missing key when the caller lacks `s3:ListBucket`, and that
+    /// surfaces as a permanent error.
     async fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         let result = self
             .client
