@@ -253,7 +253,7 @@ impl ObjectLister for S3Store {
                 .bucket(&self.bucket)
                 .prefix(prefix)
                 .max_keys(self.list_page_size)
-                .set_continuation_token(continuation_token.take())
+                .set_continuation_token(continuation_token.clone())
                 .send()
                 .await
                 .map_err(|sdk_error| {
@@ -269,8 +269,12 @@ impl ObjectLister for S3Store {
                 });
             }
 
+            // A token that does not advance would repeat the same page forever.
             match output.next_continuation_token() {
-                Some(token) if output.is_truncated() == Some(true) => {
+                Some(token)
+                    if output.is_truncated() == Some(true)
+                        && continuation_token.as_deref() != Some(token) =>
+                {
                     continuation_token = Some(token.to_owned());
                 }
                 _ => return Ok(objects),
