@@ -224,3 +224,33 @@ async fn build_client_applies_endpoint_and_path_style() {
     let info = ObjectSource::head(&store, "k.bin").await.unwrap().unwrap();
     assert_eq!(info.size, 3);
 }
+
+#[tokio::test]
+async fn list_returns_more_than_one_full_page() {
+    use futures::StreamExt;
+
+    let store = store("list-full-pages").await;
+    let keys: Vec<String> = (0..1003).map(|i| format!("mysql/t/{i:05}.gz")).collect();
+    let puts = futures::stream::iter(keys.iter().map(|key| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            store
+                .put(&key, Bytes::from_static(b"x"), &PutOptions::default())
+                .await
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(puts.iter().all(Result::is_ok), "every put succeeds");
+
+    let listed = store.list("mysql/").await.unwrap();
+    let listed_keys: Vec<String> = listed.into_iter().map(|object| object.key).collect();
+    assert_eq!(
+        listed_keys.len(),
+        1003,
+        "ListObjectsV2 returns 1000 keys a page"
+    );
+    assert_eq!(listed_keys, keys);
+}
