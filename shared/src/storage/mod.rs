@@ -5,6 +5,7 @@
 
 mod error;
 mod listing;
+pub mod memory;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -139,8 +140,11 @@ pub trait ObjectSink: Send + Sync {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError>;
 
     /// Lists the parts uploaded so far, in ascending part order.
-    async fn list_parts(&self, key: &str, upload_id: &str)
-    -> Result<Vec<UploadedPart>, StorageError>;
+    async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StorageError>;
 
     /// Lists unfinished multipart uploads whose key starts with `prefix`.
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError>;

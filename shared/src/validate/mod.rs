@@ -1,0 +1,3 @@
+//! Verdicts on backups and snapshots, as structured results for the alerting code.
+
+pub mod snapshot;
