@@ -1,8 +1,8 @@
 //! AWS SDK clients for tests, pointed at moto with static credentials.
 //!
-//! The configuration is built field by field instead of loaded from the environment, so no
-//! client made here looks up credentials or a region through the EC2 instance metadata service
-//! or reaches any host other than the moto server on 127.0.0.1.
+//! The configuration is built field by field instead of loaded from the environment. So no
+//! client made here queries the EC2 instance metadata service for credentials or a region, and
+//! each one sends requests only to the moto server on 127.0.0.1.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

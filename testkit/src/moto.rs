@@ -18,15 +18,16 @@ use std::time::{Duration, Instant};
 
 /// Names the URL of a moto server that is already running, e.g. `http://127.0.0.1:5000`.
 pub const MOTO_URL_VAR: &str = "BACKUP_BRIDGE_MOTO_URL";
-/// Names the virtualenv that holds `moto_server`, when it is not `.venv` in the repository.
+/// Names the virtualenv that contains `moto_server`, when it is not `.venv` in the repository.
 pub const VENV_VAR: &str = "BACKUP_BRIDGE_VENV";
 
-/// moto 5.2.1 answers CompleteMultipartUpload with XML that aws-sdk-s3 rejects; 5.2.2 fixed it.
+/// moto 5.2.1 replies to CompleteMultipartUpload with XML that aws-sdk-s3 rejects, fixed in 5.2.2.
 const MIN_MOTO_VERSION: (u32, u32, u32) = (5, 2, 2);
 /// How long a fresh moto server may take to start listening.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
 static ENDPOINT: OnceLock<String> = OnceLock::new();
+static SERVER_PID: OnceLock<u32> = OnceLock::new();
 
 /// Returns the URL of the moto server for this test process, starting one on first use.
 ///
@@ -35,6 +36,12 @@ static ENDPOINT: OnceLock<String> = OnceLock::new();
 /// within a minute. The message names the command and what it printed.
 pub fn endpoint() -> String {
     ENDPOINT.get_or_init(start_or_reuse).clone()
+}
+
+/// Returns the process id of the moto server this process started, or `None` when it has
+/// started none (not yet, or because `BACKUP_BRIDGE_MOTO_URL` names a running server).
+pub fn server_pid() -> Option<u32> {
+    SERVER_PID.get().copied()
 }
 
 fn start_or_reuse() -> String {
@@ -132,7 +139,10 @@ fn launch(venv: &Path) -> String {
         .name("moto-server".into())
         .spawn(move || {
             let child = match spawn_moto(&program, port) {
-                Ok(child) => child,
+                Ok(child) => {
+                    let _ = SERVER_PID.set(child.id());
+                    child
+                }
                 Err(error) => {
                     let _ = lines_tx.send(StartupEvent::SpawnFailed(error.to_string()));
                     return;
@@ -198,7 +208,7 @@ fn spawn_moto(program: &Path, port: u16) -> std::io::Result<Child> {
             {
                 return Err(std::io::Error::last_os_error());
             }
-            // The parent may have died before prctl took effect; then nobody would kill moto.
+            // The parent may have died before prctl took effect, and then no signal would end moto.
             if libc::getppid() as u32 != parent {
                 return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
             }
@@ -218,7 +228,7 @@ fn watch_child(mut child: Child, lines_tx: mpsc::Sender<StartupEvent>, command_l
             .spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     let Ok(line) = line else { break };
-                    // After startup nobody listens; the request log is dropped.
+                    // After startup the receiver is gone, so the request log is dropped here.
                     let _ = drain_tx.send(StartupEvent::Line(line));
                 }
             });

@@ -101,8 +101,8 @@ async fn abort_leaves_no_pending_upload() {
     store.abort_multipart(key, &upload_id).await.unwrap();
 }
 
-// moto 5.2.5 answers UploadPart and CompleteMultipartUpload on an unknown upload id with a bare
-// 500 where S3 sends 404 NoSuchUpload, so the mapping is proven on ListParts, which moto gets right.
+// moto 5.2.5 replies to UploadPart and CompleteMultipartUpload on an unknown upload id with a
+// bare 500 where S3 sends 404 NoSuchUpload. ListParts gets it right, so the mapping is proven there.
 #[tokio::test]
 async fn unknown_upload_id_maps_to_no_such_upload() {
     let store = store("unknown-upload").await;
@@ -159,4 +159,39 @@ async fn complete_with_forbid_overwrite_rejects_existing_object() {
     let info = ObjectSource::head(&store, key).await.unwrap().unwrap();
     assert_eq!(info.size, 8, "the object written meanwhile is untouched");
     store.abort_multipart(key, &upload_id).await.unwrap();
+}
+
+#[tokio::test]
+async fn pending_uploads_are_listed_by_prefix() {
+    let store = store("pending").await;
+    let options = PutOptions::default();
+    let mut expected = Vec::new();
+    for key in ["mysql/a.bin", "mysql/b.bin", "mysql/b.bin"] {
+        let upload_id = store.create_multipart(key, &options).await.unwrap();
+        expected.push((key.to_owned(), upload_id));
+    }
+    let other_id = store
+        .create_multipart("other/c.bin", &options)
+        .await
+        .unwrap();
+
+    let mut listed: Vec<(String, String)> = store
+        .list_pending_uploads("mysql/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|upload| (upload.key, upload.upload_id))
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
+
+    for (key, upload_id) in &expected {
+        store.abort_multipart(key, upload_id).await.unwrap();
+    }
+    store
+        .abort_multipart("other/c.bin", &other_id)
+        .await
+        .unwrap();
+    assert_eq!(store.list_pending_uploads("").await.unwrap(), Vec::new());
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use backup_bridge::checksum::crc64;
-use backup_bridge::storage::s3::{CRC64_METADATA_KEY, S3Store};
+use backup_bridge::storage::s3::{CRC64_METADATA_KEY, S3ClientOptions, S3Store, build_client};
 use backup_bridge::storage::{
     ByteRange, ByteStream, ErrorKind, ObjectLister, ObjectSink, ObjectSource, PutOptions,
 };
@@ -204,4 +204,53 @@ async fn list_follows_every_page() {
         assert!(object.etag.as_ref().is_some_and(|etag| !etag.contains('"')));
     }
     assert_eq!(store.list("nothing/").await.unwrap(), Vec::new());
+}
+
+#[tokio::test]
+async fn build_client_applies_endpoint_and_path_style() {
+    let bucket = testkit::aws::unique_bucket("client-options").await;
+    // The base configuration names a port with no server, so only the override can reach moto.
+    let base = testkit::aws::sdk_config("http://127.0.0.1:9");
+    let options = S3ClientOptions {
+        endpoint_url: Some(testkit::moto::endpoint()),
+        force_path_style: true,
+    };
+    let store = S3Store::new(build_client(&base, &options), bucket);
+
+    store
+        .put("k.bin", pattern(3), &PutOptions::default())
+        .await
+        .unwrap();
+    let info = ObjectSource::head(&store, "k.bin").await.unwrap().unwrap();
+    assert_eq!(info.size, 3);
+}
+
+#[tokio::test]
+async fn list_returns_more_than_one_full_page() {
+    use futures::StreamExt;
+
+    let store = store("list-full-pages").await;
+    let keys: Vec<String> = (0..1003).map(|i| format!("mysql/t/{i:05}.gz")).collect();
+    let puts = futures::stream::iter(keys.iter().map(|key| {
+        let store = store.clone();
+        let key = key.clone();
+        async move {
+            store
+                .put(&key, Bytes::from_static(b"x"), &PutOptions::default())
+                .await
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(puts.iter().all(Result::is_ok), "every put succeeds");
+
+    let listed = store.list("mysql/").await.unwrap();
+    let listed_keys: Vec<String> = listed.into_iter().map(|object| object.key).collect();
+    assert_eq!(
+        listed_keys.len(),
+        1003,
+        "ListObjectsV2 returns 1000 keys a page"
+    );
+    assert_eq!(listed_keys, keys);
 }

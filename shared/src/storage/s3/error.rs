@@ -24,7 +24,7 @@ where
 
     let kind = match &error {
         SdkError::ConstructionFailure(_) => ErrorKind::Permanent,
-        // No answer, or an answer cut short: the same request may get through.
+        // No reply, or a reply cut short, so the same request may succeed on a retry.
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => ErrorKind::Transient,
         SdkError::ResponseError(_) => match status {
             Some(status) if status < 500 => StorageError::kind_for(status, code.as_deref()),

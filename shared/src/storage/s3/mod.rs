@@ -19,7 +19,7 @@ use crate::storage::{
     ObjectSource, StorageError,
 };
 
-/// User metadata key (sent as `x-amz-meta-crc64ecma`) that holds the CRC-64/XZ of an object as
+/// User metadata key (sent as `x-amz-meta-crc64ecma`) that contains the CRC-64/XZ of an object as
 /// an unsigned decimal string, the same form OSS uses in `x-oss-hash-crc64ecma`.
 pub const CRC64_METADATA_KEY: &str = "crc64ecma";
 
@@ -50,6 +50,13 @@ pub fn build_client(
     aws_sdk_s3::Client::from_conf(builder.build())
 }
 
+/// Loads the AWS configuration the way Lambda provides it (environment variables, then the
+/// container credentials) and builds an S3 client from it with [`build_client`].
+pub async fn load_client(options: &S3ClientOptions) -> aws_sdk_s3::Client {
+    let sdk_config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    build_client(&sdk_config, options)
+}
+
 /// One S3 bucket behind the storage ports.
 #[derive(Clone, Debug)]
 pub struct S3Store {
@@ -67,7 +74,7 @@ impl S3Store {
         }
     }
 
-    /// Sets how many keys each ListObjectsV2 request asks for, clamped to 1..=1000. Smaller
+    /// Sets the `max-keys` of each ListObjectsV2 request, clamped to 1..=1000. Smaller
     /// pages only make sense in tests of pagination.
     pub fn with_list_page_size(mut self, page_size: u32) -> Self {
         self.list_page_size = i32::try_from(page_size)
@@ -84,7 +91,9 @@ impl S3Store {
         format!("s3://{}/{key}", self.bucket)
     }
 
-    /// Reads an object's size, ETag, metadata and stored CRC-64, or `None` on 404.
+    /// Reads an object's size, ETag, metadata and stored CRC-64, or `None` on 404. S3 returns
+    /// 403 instead of 404 for a missing key when the caller lacks `s3:ListBucket`, and that
+    /// surfaces as a permanent error.
     async fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         let result = self
             .client
@@ -209,7 +218,7 @@ impl MarkerStore for S3Store {
         Ok(Some(body.into_bytes()))
     }
 
-    /// Deletes the marker. S3 answers DeleteObject on a missing key with success.
+    /// Deletes the marker. S3 returns success for DeleteObject on a missing key.
     async fn delete_marker(&self, key: &str) -> Result<(), StorageError> {
         let result = self
             .client
@@ -244,7 +253,7 @@ impl ObjectLister for S3Store {
                 .bucket(&self.bucket)
                 .prefix(prefix)
                 .max_keys(self.list_page_size)
-                .set_continuation_token(continuation_token.take())
+                .set_continuation_token(continuation_token.clone())
                 .send()
                 .await
                 .map_err(|sdk_error| {
@@ -260,8 +269,12 @@ impl ObjectLister for S3Store {
                 });
             }
 
+            // A token that does not advance would repeat the same page forever.
             match output.next_continuation_token() {
-                Some(token) if output.is_truncated() == Some(true) => {
+                Some(token)
+                    if output.is_truncated() == Some(true)
+                        && continuation_token.as_deref() != Some(token) =>
+                {
                     continuation_token = Some(token.to_owned());
                 }
                 _ => return Ok(objects),
@@ -352,7 +365,7 @@ mod tests {
     }
 
     #[test]
-    fn object_info_reads_crc64_from_metadata_and_lowercases_keys() {
+    fn object_info_reads_crc64_metadata() {
         let metadata = HashMap::from([
             ("CRC64ECMA".to_owned(), "11051210869376104954".to_owned()),
             ("Source-ETag".to_owned(), "abc".to_owned()),

@@ -26,8 +26,8 @@ impl ObjectSink for S3Store {
         self.head_object(key).await
     }
 
-    /// Writes the object; with `forbid_overwrite` an existing object makes it fail with
-    /// [`ErrorKind::AlreadyExists`] (`If-None-Match: *`, answered with 412).
+    /// Writes the object. With `forbid_overwrite` it sends `If-None-Match: *`, so an existing
+    /// object makes S3 return 412 and the call fail with [`ErrorKind::AlreadyExists`].
     async fn put(
         &self,
         key: &str,
@@ -209,7 +209,7 @@ impl ObjectSink for S3Store {
                 .bucket(&self.bucket)
                 .key(key)
                 .upload_id(upload_id)
-                .set_part_number_marker(marker.take())
+                .set_part_number_marker(marker.clone())
                 .send()
                 .await
                 .map_err(|sdk_error| {
@@ -226,8 +226,13 @@ impl ObjectSink for S3Store {
                     crc64: None,
                 });
             }
+            // A marker that does not advance would repeat the same page forever.
             match output.next_part_number_marker() {
-                Some(next) if output.is_truncated() == Some(true) => marker = Some(next.to_owned()),
+                Some(next)
+                    if output.is_truncated() == Some(true) && marker.as_deref() != Some(next) =>
+                {
+                    marker = Some(next.to_owned());
+                }
                 _ => break,
             }
         }
@@ -245,8 +250,8 @@ impl ObjectSink for S3Store {
                 .list_multipart_uploads()
                 .bucket(&self.bucket)
                 .prefix(prefix)
-                .set_key_marker(key_marker.take())
-                .set_upload_id_marker(upload_id_marker.take())
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(upload_id_marker.clone())
                 .send()
                 .await
                 .map_err(|sdk_error| {
@@ -263,11 +268,15 @@ impl ObjectSink for S3Store {
             if output.is_truncated() != Some(true) {
                 return Ok(uploads);
             }
-            key_marker = output.next_key_marker().map(str::to_owned);
-            upload_id_marker = output.next_upload_id_marker().map(str::to_owned);
-            if key_marker.is_none() && upload_id_marker.is_none() {
+            let next_key_marker = output.next_key_marker().map(str::to_owned);
+            let next_upload_id_marker = output.next_upload_id_marker().map(str::to_owned);
+            let advanced =
+                next_key_marker != key_marker || next_upload_id_marker != upload_id_marker;
+            if !advanced || (next_key_marker.is_none() && next_upload_id_marker.is_none()) {
                 return Ok(uploads);
             }
+            key_marker = next_key_marker;
+            upload_id_marker = next_upload_id_marker;
         }
     }
 }
