@@ -3,6 +3,7 @@
 //! Data flows one way: a trigger event reaches a job, which uses the transfer engine over the
 //! [`storage`] ports; adapters for S3 and OSS implement those ports.
 
+pub mod aliyun;
 pub mod checksum;
 pub mod oss;
 pub mod retry;
