@@ -9,3 +9,4 @@ pub mod oss;
 pub mod retry;
 pub mod secret;
 pub mod storage;
+pub mod validate;
