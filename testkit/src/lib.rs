@@ -1,3 +1,4 @@
-//! Local stand-ins for AWS and Aliyun used by tests and `make demo`.
+//! Test support for backup-bridge: local stand-ins for the clouds the functions talk to.
 
+pub mod fake_oss;
 pub mod fake_rds;
