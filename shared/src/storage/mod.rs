@@ -4,6 +4,7 @@
 //! multipart uploads for large bodies. Adapters live in submodules and in `crate::oss`.
 
 mod error;
+pub mod http;
 
 
 use std::collections::BTreeMap;
