@@ -17,7 +17,9 @@ use backup_bridge::aliyun::{
 use backup_bridge::checksum::crc64;
 use backup_bridge::retry::RetryPolicy;
 use backup_bridge::secret::{AliyunCredentials, Secret};
-use backup_bridge::storage::http::{HttpSource, HttpSourceConfig, is_expired_url};
+use backup_bridge::storage::http::{
+    HttpSource, HttpSourceConfig, is_expired_url, presigned_expiry,
+};
 use backup_bridge::storage::{ByteRange, ByteStream, ErrorKind, ObjectSource, StorageError};
 use backup_bridge::validate::backup::{ValidationSettings, Verdict, validate_instance};
 use chrono::{TimeDelta, TimeZone, Utc};
@@ -51,6 +53,21 @@ fn source_for(address: SocketAddr) -> HttpSource {
 
 fn oss_source(oss: &FakeOss) -> HttpSource {
     source_for(SocketAddr::from(([127, 0, 0, 1], oss.port())))
+}
+
+fn rpc_for(rds: &FakeRds) -> RpcClient {
+    let credentials = AliyunCredentials {
+        access_key_id: rds.config().access_key_id.clone(),
+        access_key_secret: Secret::new(rds.config().access_key_secret.clone()),
+        security_token: None,
+    };
+    let config = RpcConfig {
+        endpoint: Endpoint::parse(&rds.endpoint(), true).unwrap(),
+        version: RDS_API_VERSION.into(),
+        retry: RetryPolicy::default(),
+        timeout: Duration::from_secs(10),
+    };
+    RpcClient::new(credentials, config).unwrap()
 }
 
 /// Returns deterministic bytes that are not a repeating pattern of a power-of-two length.
@@ -113,20 +130,7 @@ async fn listed_backup_downloads_with_matching_crc64() {
     )
     .unwrap();
 
-    let rpc = RpcClient::new(
-        AliyunCredentials {
-            access_key_id: rds.config().access_key_id.clone(),
-            access_key_secret: Secret::new(rds.config().access_key_secret.clone()),
-            security_token: None,
-        },
-        RpcConfig {
-            endpoint: Endpoint::parse(&rds.endpoint(), true).unwrap(),
-            version: RDS_API_VERSION.into(),
-            retry: RetryPolicy::default(),
-            timeout: Duration::from_secs(10),
-        },
-    )
-    .unwrap();
+    let rpc = rpc_for(&rds);
     let window = BackupWindow::new(
         Utc.with_ymd_and_hms(2024, 5, 1, 0, 0, 0).unwrap(),
         Utc.with_ymd_and_hms(2024, 6, 5, 0, 0, 0).unwrap(),
@@ -146,6 +150,17 @@ async fn listed_backup_downloads_with_matching_crc64() {
         }]
     );
     assert_eq!(backups[0].backup_id, newest.backup_id);
+
+    // A second lookup by id returns a fresh URL for the same object, as a resume needs.
+    let rpc_client = RdsClient::new(rpc_for(&rds));
+    let found = rpc_client
+        .find_backup(INSTANCE, &newest.backup_id, backups[0].start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.backup_id, newest.backup_id);
+    let expiry = presigned_expiry(found.download_url.as_deref().unwrap()).unwrap();
+    assert!(expiry > Utc::now());
 
     let url = backups[0].download_url.clone().unwrap();
     let source = oss_source(&oss);

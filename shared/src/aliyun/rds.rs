@@ -249,6 +249,31 @@ impl RdsClient {
     }
 }
 
+impl RdsClient {
+    /// Looks up one backup by id, for a fresh download URL before a download starts or resumes.
+    /// The API needs a time range, so the search covers one hour either side of `started`, the
+    /// backup's `start` as listed before. Returns `None` when no such backup exists.
+    pub async fn find_backup(
+        &self,
+        instance_id: &str,
+        backup_id: &str,
+        started: DateTime<Utc>,
+    ) -> Result<Option<Backup>, AliyunError> {
+        let window =
+            BackupWindow::new(started - TimeDelta::hours(1), started + TimeDelta::hours(1))?;
+        let filters = BackupFilters {
+            backup_id: Some(backup_id.to_string()),
+            ..BackupFilters::default()
+        };
+        let backups = self
+            .describe_backups(instance_id, &window, &filters)
+            .await?;
+        Ok(backups
+            .into_iter()
+            .find(|backup| backup.backup_id == backup_id))
+    }
+}
+
 fn to_backup(
     item: WireBackup,
     instance_id: &str,
