@@ -4,18 +4,15 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use backup_bridge::aliyun::rds::RDS_API_VERSION;
 use backup_bridge::aliyun::{
     BackupFilters, BackupWindow, Endpoint, RdsClient, RpcClient, RpcConfig,
 };
 use backup_bridge::checksum::crc64;
-use backup_bridge::retry::RetryPolicy;
 use backup_bridge::secret::{AliyunCredentials, Secret};
 use backup_bridge::storage::http::{
     HttpSource, HttpSourceConfig, is_expired_url, presigned_expiry,
@@ -61,12 +58,7 @@ fn rpc_for(rds: &FakeRds) -> RpcClient {
         access_key_secret: Secret::new(rds.config().access_key_secret.clone()),
         security_token: None,
     };
-    let config = RpcConfig {
-        endpoint: Endpoint::parse(&rds.endpoint(), true).unwrap(),
-        version: RDS_API_VERSION.into(),
-        retry: RetryPolicy::default(),
-        timeout: Duration::from_secs(10),
-    };
+    let config = RpcConfig::rds(Endpoint::parse(&rds.endpoint(), true).unwrap());
     RpcClient::new(credentials, config).unwrap()
 }
 

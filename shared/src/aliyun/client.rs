@@ -119,6 +119,19 @@ pub struct RpcConfig {
     pub timeout: Duration,
 }
 
+impl RpcConfig {
+    /// Returns the settings for the RDS API at `endpoint`: version 2014-08-15, the default retry
+    /// policy and 30 seconds per attempt.
+    pub fn rds(endpoint: Endpoint) -> Self {
+        Self {
+            endpoint,
+            version: super::rds::RDS_API_VERSION.to_string(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Signs and sends RPC-style calls to one product's API.
 #[derive(Debug, Clone)]
 pub struct RpcClient {

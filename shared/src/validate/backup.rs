@@ -83,6 +83,63 @@ pub struct InstanceReport {
     pub verdicts: Vec<Verdict>,
 }
 
+impl InstanceReport {
+    /// Logs each problem as a warning with the instance and backup ids, and an `Ok` as info.
+    /// The alerting code turns the same verdicts into messages.
+    pub fn log(&self) {
+        for verdict in &self.verdicts {
+            let instance_id = self.instance_id.as_str();
+            match verdict {
+                Verdict::Ok { backup_id } => {
+                    tracing::info!(instance_id, backup_id, "backup validated")
+                }
+                Verdict::Missing => {
+                    tracing::warn!(instance_id, "no successful full backup in the window")
+                }
+                Verdict::Stale {
+                    backup_id,
+                    newest_end,
+                    age,
+                    max_age,
+                } => tracing::warn!(
+                    instance_id,
+                    backup_id,
+                    %newest_end,
+                    age_hours = age.num_hours(),
+                    max_age_hours = max_age.num_hours(),
+                    "newest full backup is older than the maximum age"
+                ),
+                Verdict::NotDownloadable { backup_id } => {
+                    tracing::warn!(
+                        instance_id,
+                        backup_id,
+                        "newest full backup has no download url"
+                    )
+                }
+                Verdict::SizeDrop {
+                    backup_id,
+                    current,
+                    previous,
+                    fraction,
+                } => tracing::warn!(
+                    instance_id,
+                    backup_id,
+                    current,
+                    previous,
+                    fraction,
+                    "newest full backup is smaller than the minimum fraction of the previous one"
+                ),
+                Verdict::ZeroSize { backup_id } => {
+                    tracing::warn!(instance_id, backup_id, "newest full backup has size 0")
+                }
+                Verdict::Failed { backup_id } => {
+                    tracing::warn!(instance_id, backup_id, "backup failed")
+                }
+            }
+        }
+    }
+}
+
 /// Validates the backups of `instance_id` listed in a window that ends at `now`.
 ///
 /// The size check needs the previous full backup, so the window should span at least two backup
