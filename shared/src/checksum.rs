@@ -13,7 +13,9 @@ pub struct Crc64 {
 
 impl Crc64 {
     pub fn new() -> Self {
-        Self { digest: crc64fast::Digest::new() }
+        Self {
+            digest: crc64fast::Digest::new(),
+        }
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
@@ -81,7 +83,10 @@ mod tests {
 
     #[test]
     fn parse_crc64_reads_decimal_header() {
-        assert_eq!(parse_crc64("11051210869376104954"), Some(11051210869376104954));
+        assert_eq!(
+            parse_crc64("11051210869376104954"),
+            Some(11051210869376104954)
+        );
         assert_eq!(parse_crc64("not-a-number"), None);
     }
 }

@@ -29,7 +29,10 @@ impl RetryPolicy {
     /// up to `base_delay * 2^(retry-1)`, capped at `max_delay` ("full jitter").
     pub fn delay(&self, retry: u32) -> Duration {
         let exponent = retry.saturating_sub(1).min(20);
-        let ceiling = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let ceiling = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let millis = ceiling.as_millis() as u64;
         Duration::from_millis(rand::rng().random_range(0..=millis))
     }
@@ -68,16 +71,30 @@ mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
     fn quick() -> RetryPolicy {
-        RetryPolicy { max_attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        }
     }
 
     #[tokio::test]
     async fn retries_transient_errors_until_success() {
         let calls = AtomicU32::new(0);
-        let result: Result<u32, String> = retry(&quick(), |_| true, |attempt| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async move { if attempt < 3 { Err("flaky".to_string()) } else { Ok(attempt) } }
-        })
+        let result: Result<u32, String> = retry(
+            &quick(),
+            |_| true,
+            |attempt| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if attempt < 3 {
+                        Err("flaky".to_string())
+                    } else {
+                        Ok(attempt)
+                    }
+                }
+            },
+        )
         .await;
         assert_eq!(result, Ok(3));
         assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -86,10 +103,14 @@ mod tests {
     #[tokio::test]
     async fn stops_at_the_first_permanent_error() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), String> = retry(&quick(), |_| false, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err("denied".to_string()) }
-        })
+        let result: Result<(), String> = retry(
+            &quick(),
+            |_| false,
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err("denied".to_string()) }
+            },
+        )
         .await;
         assert_eq!(result, Err("denied".to_string()));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
@@ -98,10 +119,14 @@ mod tests {
     #[tokio::test]
     async fn gives_up_after_max_attempts() {
         let calls = AtomicU32::new(0);
-        let result: Result<(), String> = retry(&quick(), |_| true, |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err("down".to_string()) }
-        })
+        let result: Result<(), String> = retry(
+            &quick(),
+            |_| true,
+            |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Err("down".to_string()) }
+            },
+        )
         .await;
         assert!(result.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 4);
@@ -109,7 +134,11 @@ mod tests {
 
     #[test]
     fn delay_never_exceeds_the_cap() {
-        let policy = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(300) };
+        let policy = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(300),
+        };
         for retry_number in 1..30 {
             assert!(policy.delay(retry_number) <= Duration::from_millis(300));
         }

@@ -202,20 +202,19 @@ async fn cut_download_fails_and_resumes_with_range() {
 }
 
 #[tokio::test]
-async fn range_past_end_is_shortened() {
+async fn range_past_end_is_rejected_not_appended() {
     let bytes = backup_bytes(1000);
     let (oss, url) = oss_with_object(&bytes).await;
-    let (_, body) = oss_source(&oss)
-        .get(
-            &url,
-            Some(ByteRange {
-                first: 900,
-                last: 5000,
-            }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(collect(body).await.unwrap(), bytes[900..]);
+    let range = ByteRange {
+        first: 900,
+        last: 5000,
+    };
+    let error = match oss_source(&oss).get(&url, Some(range)).await {
+        Ok(_) => panic!("a whole-object answer to a range request was taken as the range"),
+        Err(error) => error,
+    };
+    assert_eq!(error.kind, ErrorKind::Permanent);
+    assert!(error.message.contains("ignored Range"), "{error}");
 }
 
 #[tokio::test]

@@ -169,6 +169,43 @@ async fn get_with_unsatisfiable_range_returns_whole_object() {
 }
 
 #[tokio::test]
+async fn get_with_end_beyond_object_returns_whole_object() {
+    let oss = start().await;
+    let body = pattern(1000, 6);
+    oss.put_object_direct(BUCKET, "r", &body, &[])
+        .expect("seeded");
+
+    let response = request(&oss, "GET", "r")
+        .header("range", "bytes=500-2000")
+        .send()
+        .await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.expect("body").to_vec(), body);
+}
+
+#[tokio::test]
+async fn standard_range_behavior_trims_end() {
+    let oss = start().await;
+    let body = pattern(1000, 6);
+    oss.put_object_direct(BUCKET, "r", &body, &[])
+        .expect("seeded");
+
+    let response = request(&oss, "GET", "r")
+        .header("range", "bytes=500-2000")
+        .header("x-oss-range-behavior", "standard")
+        .send()
+        .await;
+
+    assert_eq!(response.status(), 206);
+    assert_eq!(header(&response, "content-range"), "bytes 500-999/1000");
+    assert_eq!(
+        response.bytes().await.expect("body").to_vec(),
+        body[500..].to_vec()
+    );
+}
+
+#[tokio::test]
 async fn get_with_standard_range_behavior_rejects_bad_range() {
     let oss = start().await;
     oss.put_object_direct(BUCKET, "r", &pattern(10, 5), &[])

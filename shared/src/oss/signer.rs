@@ -18,7 +18,11 @@ pub const ALGORITHM: &str = "OSS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// Characters that RFC 3986 leaves unreserved stay as they are; everything else is escaped.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 /// The same set for the path, where `/` separates segments and is kept.
 const RFC3986_PATH: &AsciiSet = &RFC3986.remove(b'/');
 
@@ -54,7 +58,12 @@ pub fn normalized_additional_headers(request: &SignableRequest<'_>) -> Vec<Strin
         .iter()
         .map(|name| name.trim().to_ascii_lowercase())
         .filter(|name| !name.is_empty() && !is_default_signed(name))
-        .filter(|name| request.headers.iter().any(|(header, _)| header.eq_ignore_ascii_case(name)))
+        .filter(|name| {
+            request
+                .headers
+                .iter()
+                .any(|(header, _)| header.eq_ignore_ascii_case(name))
+        })
         .collect();
     names.sort();
     names.dedup();
@@ -80,7 +89,13 @@ pub fn canonical_request(request: &SignableRequest<'_>) -> String {
     query.sort();
     let query = query
         .iter()
-        .map(|(name, value)| if value.is_empty() { name.clone() } else { format!("{name}={value}") })
+        .map(|(name, value)| {
+            if value.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}={value}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("&");
 
@@ -92,7 +107,10 @@ pub fn canonical_request(request: &SignableRequest<'_>) -> String {
         .filter(|(name, _)| is_default_signed(name) || additional.contains(name))
         .collect();
     headers.sort();
-    let headers: String = headers.iter().map(|(name, value)| format!("{name}:{value}\n")).collect();
+    let headers: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}:{value}\n"))
+        .collect();
 
     let payload_hash = request
         .headers
@@ -139,7 +157,10 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
 
 /// Computes the hex signature of `string_to_sign` with the key derived from the secret.
 pub fn signature(secret: &str, time: DateTime<Utc>, region: &str, string_to_sign: &str) -> String {
-    let date_key = hmac_sha256(format!("aliyun_v4{secret}").as_bytes(), time.format("%Y%m%d").to_string().as_bytes());
+    let date_key = hmac_sha256(
+        format!("aliyun_v4{secret}").as_bytes(),
+        time.format("%Y%m%d").to_string().as_bytes(),
+    );
     let region_key = hmac_sha256(&date_key, region.as_bytes());
     let service_key = hmac_sha256(&region_key, b"oss");
     let signing_key = hmac_sha256(&service_key, b"aliyun_v4_request");
@@ -163,7 +184,10 @@ pub fn authorization(
     if additional.is_empty() {
         format!("{ALGORITHM} {credential},Signature={signature}")
     } else {
-        format!("{ALGORITHM} {credential},AdditionalHeaders={},Signature={signature}", additional.join(";"))
+        format!(
+            "{ALGORITHM} {credential},AdditionalHeaders={},Signature={signature}",
+            additional.join(";")
+        )
     }
 }
 
@@ -190,7 +214,11 @@ pub fn parse_authorization(header: &str) -> Option<ParsedAuthorization> {
         match name {
             "Credential" => credential = Some(value),
             "AdditionalHeaders" => {
-                additional_headers = value.split(';').filter(|s| !s.is_empty()).map(str::to_string).collect()
+                additional_headers = value
+                    .split(';')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
             }
             "Signature" => signature = Some(value.to_string()),
             _ => return None,
@@ -203,7 +231,13 @@ pub fn parse_authorization(header: &str) -> Option<ParsedAuthorization> {
     if scope.next()? != "oss" || scope.next()? != "aliyun_v4_request" || scope.next().is_some() {
         return None;
     }
-    Some(ParsedAuthorization { access_key_id, date, region, additional_headers, signature: signature? })
+    Some(ParsedAuthorization {
+        access_key_id,
+        date,
+        region,
+        additional_headers,
+        signature: signature?,
+    })
 }
 
 #[cfg(test)]
@@ -212,7 +246,10 @@ mod tests {
     use chrono::TimeZone;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect()
+        items
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
     }
 
     // Vector from the OSS documentation page "Include a V4 signature in the Authorization header".
@@ -227,7 +264,10 @@ mod tests {
             ("x-oss-content-sha256", "UNSIGNED-PAYLOAD"),
             ("x-oss-date", "20250411T064124Z"),
         ]);
-        let additional = vec!["content-disposition".to_string(), "content-length".to_string()];
+        let additional = vec![
+            "content-disposition".to_string(),
+            "content-length".to_string(),
+        ];
         let request = SignableRequest {
             method: "PUT",
             bucket: Some("examplebucket"),
@@ -305,6 +345,11 @@ mod tests {
     #[test]
     fn parse_authorization_rejects_other_schemes() {
         assert_eq!(parse_authorization("OSS ak:signature"), None);
-        assert_eq!(parse_authorization("OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/s3/aws4_request,Signature=x"), None);
+        assert_eq!(
+            parse_authorization(
+                "OSS4-HMAC-SHA256 Credential=ak/20231216/cn-hangzhou/s3/aws4_request,Signature=x"
+            ),
+            None
+        );
     }
 }

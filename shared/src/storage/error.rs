@@ -109,23 +109,50 @@ mod tests {
     #[test]
     fn server_errors_and_throttling_are_retryable() {
         assert_eq!(StorageError::kind_for(503, None), ErrorKind::Transient);
-        assert_eq!(StorageError::kind_for(500, Some("InternalError")), ErrorKind::Transient);
-        assert_eq!(StorageError::kind_for(503, Some("SlowDown")), ErrorKind::Transient);
-        assert_eq!(StorageError::kind_for(400, Some("RequestTimeout")), ErrorKind::Transient);
+        assert_eq!(
+            StorageError::kind_for(500, Some("InternalError")),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            StorageError::kind_for(503, Some("SlowDown")),
+            ErrorKind::Transient
+        );
+        assert_eq!(
+            StorageError::kind_for(400, Some("RequestTimeout")),
+            ErrorKind::Transient
+        );
     }
 
     #[test]
     fn client_errors_are_permanent() {
-        assert_eq!(StorageError::kind_for(403, Some("SignatureDoesNotMatch")), ErrorKind::Permanent);
-        assert_eq!(StorageError::kind_for(400, Some("InvalidDigest")), ErrorKind::Permanent);
+        assert_eq!(
+            StorageError::kind_for(403, Some("SignatureDoesNotMatch")),
+            ErrorKind::Permanent
+        );
+        assert_eq!(
+            StorageError::kind_for(400, Some("InvalidDigest")),
+            ErrorKind::Permanent
+        );
     }
 
     #[test]
     fn codes_with_their_own_meaning_are_classified_first() {
-        assert_eq!(StorageError::kind_for(404, Some("NoSuchUpload")), ErrorKind::NoSuchUpload);
-        assert_eq!(StorageError::kind_for(409, Some("FileAlreadyExists")), ErrorKind::AlreadyExists);
-        assert_eq!(StorageError::kind_for(412, Some("PreconditionFailed")), ErrorKind::AlreadyExists);
-        assert_eq!(StorageError::kind_for(404, Some("NoSuchKey")), ErrorKind::NotFound);
+        assert_eq!(
+            StorageError::kind_for(404, Some("NoSuchUpload")),
+            ErrorKind::NoSuchUpload
+        );
+        assert_eq!(
+            StorageError::kind_for(409, Some("FileAlreadyExists")),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            StorageError::kind_for(412, Some("PreconditionFailed")),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            StorageError::kind_for(404, Some("NoSuchKey")),
+            ErrorKind::NotFound
+        );
     }
 
     #[test]
@@ -133,6 +160,9 @@ mod tests {
         let error = StorageError::new(ErrorKind::Permanent, "PutObject", "oss://b/k", "denied")
             .with_code("AccessDenied")
             .with_request_id("RID1");
-        assert_eq!(error.to_string(), "PutObject failed for oss://b/k: AccessDenied: denied (request id RID1)");
+        assert_eq!(
+            error.to_string(),
+            "PutObject failed for oss://b/k: AccessDenied: denied (request id RID1)"
+        );
     }
 }

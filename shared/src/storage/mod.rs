@@ -5,7 +5,9 @@
 
 mod error;
 pub mod http;
-
+mod listing;
+pub mod memory;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -15,6 +17,7 @@ use bytes::Bytes;
 use futures::Stream;
 
 pub use error::{ErrorKind, StorageError};
+pub use listing::{ListedObject, ObjectLister};
 
 /// A stream of body chunks; each chunk may fail on its own (a reset mid-body, a short body).
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
@@ -138,8 +141,11 @@ pub trait ObjectSink: Send + Sync {
     async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError>;
 
     /// Lists the parts uploaded so far, in ascending part order.
-    async fn list_parts(&self, key: &str, upload_id: &str)
-    -> Result<Vec<UploadedPart>, StorageError>;
+    async fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<UploadedPart>, StorageError>;
 
     /// Lists unfinished multipart uploads whose key starts with `prefix`.
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError>;

@@ -1,3 +1,4 @@
-//! Verdicts on backups: whether what the clouds hold is recent, complete and downloadable.
+//! Verdicts on backups and snapshots, as structured results for the alerting code.
 
 pub mod backup;
+pub mod snapshot;

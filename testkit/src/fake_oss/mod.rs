@@ -13,6 +13,7 @@
 
 mod auth;
 mod faults;
+mod listing;
 mod multipart;
 mod objects;
 mod router;

@@ -102,32 +102,70 @@ struct ByteRange {
     last: u64,
 }
 
-/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n`. Returns `None` for a range OSS cannot serve,
-/// in which case OSS ignores the header and sends the whole object.
-fn parse_range(header: &str, size: u64) -> Option<ByteRange> {
-    let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') || size == 0 {
-        return None;
-    }
-    let (start, end) = spec.split_once('-')?;
+/// What a GetObject sends for a `Range` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeOutcome {
+    Partial(ByteRange),
+    /// The header is ignored and the whole object is sent with 200.
+    Whole,
+    /// 416 `InvalidRange`.
+    Unsatisfiable,
+}
+
+/// Resolves `bytes=a-b`, `bytes=a-` and `bytes=-n` as OSS does. By default OSS ignores a range
+/// that does not fit inside the object and sends the whole object. With
+/// `x-oss-range-behavior: standard` it trims an end beyond the object and rejects a start beyond
+/// it with 416.
+fn resolve_range(header: &str, size: u64, standard: bool) -> RangeOutcome {
+    // NOTE: a multi-range header is ignored here; OSS documents both "first range only" and 416.
+    let Some((start, end)) = header
+        .trim()
+        .strip_prefix("bytes=")
+        .filter(|spec| !spec.contains(','))
+        .and_then(|spec| spec.split_once('-'))
+    else {
+        return RangeOutcome::Whole;
+    };
     let (start, end) = (start.trim(), end.trim());
+    let beyond = if standard {
+        RangeOutcome::Unsatisfiable
+    } else {
+        RangeOutcome::Whole
+    };
+
     if start.is_empty() {
-        let suffix: u64 = end.parse().ok()?;
-        if suffix == 0 {
-            return None;
+        let Ok(suffix) = end.parse::<u64>() else {
+            return RangeOutcome::Whole;
+        };
+        if suffix == 0 || size == 0 {
+            return beyond;
         }
-        return Some(ByteRange {
+        if suffix > size && !standard {
+            return RangeOutcome::Whole;
+        }
+        return RangeOutcome::Partial(ByteRange {
             first: size.saturating_sub(suffix),
             last: size - 1,
         });
     }
-    let first: u64 = start.parse().ok()?;
+
+    let Ok(first) = start.parse::<u64>() else {
+        return RangeOutcome::Whole;
+    };
+    if first >= size {
+        return beyond;
+    }
     let last = if end.is_empty() {
         size - 1
     } else {
-        end.parse::<u64>().ok()?.min(size - 1)
+        match end.parse::<u64>() {
+            Ok(last) if last < first => return RangeOutcome::Whole,
+            Ok(last) if last >= size && !standard => return RangeOutcome::Whole,
+            Ok(last) => last.min(size - 1),
+            Err(_) => return RangeOutcome::Whole,
+        }
     };
-    (first <= last && first < size).then_some(ByteRange { first, last })
+    RangeOutcome::Partial(ByteRange { first, last })
 }
 
 /// Serves GetObject, or HeadObject when `head_only`: the whole-object CRC-64, ETag and user
@@ -151,20 +189,25 @@ pub(crate) fn get_object(context: &Context, head_only: bool) -> Result<Response,
         (object, file)
     };
 
-    let range_header = context.header("range");
-    let range = range_header.and_then(|header| parse_range(header, object.size));
-    if range_header.is_some()
-        && range.is_none()
-        && context
-            .header("x-oss-range-behavior")
-            .is_some_and(|value| value.eq_ignore_ascii_case("standard"))
-    {
-        return Err(OssError::new(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            "InvalidRange",
-            "The requested range cannot be satisfied.",
-        ));
-    }
+    let standard = context
+        .header("x-oss-range-behavior")
+        .is_some_and(|value| value.eq_ignore_ascii_case("standard"));
+    let outcome = context
+        .header("range")
+        .map_or(RangeOutcome::Whole, |header| {
+            resolve_range(header, object.size, standard)
+        });
+    let range = match outcome {
+        RangeOutcome::Partial(range) => Some(range),
+        RangeOutcome::Whole => None,
+        RangeOutcome::Unsatisfiable => {
+            return Err(OssError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "InvalidRange",
+                "The requested range cannot be satisfied.",
+            ));
+        }
+    };
     let (status, first, length) = match range {
         Some(range) => (
             StatusCode::PARTIAL_CONTENT,
@@ -237,40 +280,46 @@ pub(crate) fn delete_object(context: &Context) -> Result<Response, OssError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parse_range_reads_every_form() {
-        assert_eq!(
-            parse_range("bytes=0-9", 100),
-            Some(ByteRange { first: 0, last: 9 })
-        );
-        assert_eq!(
-            parse_range("bytes=90-", 100),
-            Some(ByteRange {
-                first: 90,
-                last: 99
-            })
-        );
-        assert_eq!(
-            parse_range("bytes=-10", 100),
-            Some(ByteRange {
-                first: 90,
-                last: 99
-            })
-        );
-        assert_eq!(
-            parse_range("bytes=50-500", 100),
-            Some(ByteRange {
-                first: 50,
-                last: 99
-            })
-        );
+    fn partial(first: u64, last: u64) -> RangeOutcome {
+        RangeOutcome::Partial(ByteRange { first, last })
     }
 
     #[test]
-    fn parse_range_ignores_ranges_outside_the_object() {
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=9-3", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("bytes=0-0", 0), None);
+    fn resolve_range_reads_every_form() {
+        assert_eq!(resolve_range("bytes=0-9", 100, false), partial(0, 9));
+        assert_eq!(resolve_range("bytes=90-", 100, false), partial(90, 99));
+        assert_eq!(resolve_range("bytes=-10", 100, false), partial(90, 99));
+        assert_eq!(resolve_range("bytes=0-99", 100, false), partial(0, 99));
+    }
+
+    #[test]
+    fn resolve_range_ignores_misfits_by_default() {
+        assert_eq!(
+            resolve_range("bytes=50-500", 100, false),
+            RangeOutcome::Whole
+        );
+        assert_eq!(resolve_range("bytes=100-", 100, false), RangeOutcome::Whole);
+        assert_eq!(resolve_range("bytes=-200", 100, false), RangeOutcome::Whole);
+        assert_eq!(resolve_range("bytes=9-3", 100, false), RangeOutcome::Whole);
+        assert_eq!(
+            resolve_range("bytes=0-1,5-6", 100, false),
+            RangeOutcome::Whole
+        );
+        assert_eq!(resolve_range("byte=0-1", 100, false), RangeOutcome::Whole);
+        assert_eq!(resolve_range("bytes=0-0", 0, false), RangeOutcome::Whole);
+    }
+
+    #[test]
+    fn resolve_range_standard_trims_end_and_rejects_start() {
+        assert_eq!(resolve_range("bytes=50-500", 100, true), partial(50, 99));
+        assert_eq!(resolve_range("bytes=-200", 100, true), partial(0, 99));
+        assert_eq!(
+            resolve_range("bytes=100-200", 100, true),
+            RangeOutcome::Unsatisfiable
+        );
+        assert_eq!(
+            resolve_range("bytes=0-0", 0, true),
+            RangeOutcome::Unsatisfiable
+        );
     }
 }

@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use super::auth::{self, RequestToCheck};
 use super::xml::OssError;
-use super::{RecordedRequest, Shared, multipart, objects};
+use super::{RecordedRequest, Shared, listing, multipart, objects};
 
 /// Everything an operation handler needs about the request it serves.
 pub(crate) struct Context {
@@ -166,7 +166,7 @@ async fn dispatch(context: Context, body: Body) -> Result<Response, OssError> {
     let method = context.method.clone();
     if context.key.is_empty() {
         return match method {
-            Method::GET if context.has_query("uploads") => multipart::list_uploads(&context),
+            Method::GET if context.has_query("uploads") => listing::list_uploads(&context),
             _ => Err(OssError::not_implemented(
                 "the fake OSS serves only ListMultipartUploads at bucket level",
             )),
@@ -182,7 +182,7 @@ async fn dispatch(context: Context, body: Body) -> Result<Response, OssError> {
             multipart::upload_part(&context, body).await
         }
         Method::PUT => objects::put_object(&context, body).await,
-        Method::GET if context.has_query("uploadId") => multipart::list_parts(&context),
+        Method::GET if context.has_query("uploadId") => listing::list_parts(&context),
         Method::GET => objects::get_object(&context, false),
         Method::HEAD => objects::get_object(&context, true),
         Method::DELETE if context.has_query("uploadId") => multipart::abort(&context),

@@ -146,9 +146,7 @@ pub(super) fn check_response(
         (Some(requested), 206) => {
             let (first, last, total) = content_range(headers)
                 .ok_or_else(|| invalid("range response has no valid Content-Range".into()))?;
-            // OSS shortens a range that runs past the end of the object to its last byte.
-            let expected_last = requested.last.min(total.saturating_sub(1));
-            if first != requested.first || last != expected_last || length != last - first + 1 {
+            if first != requested.first || last != requested.last || length != last - first + 1 {
                 return Err(invalid(format!(
                     "requested bytes {}-{} but got Content-Range {first}-{last}/{total} with Content-Length {length}",
                     requested.first, requested.last
@@ -156,11 +154,17 @@ pub(super) fn check_response(
             }
             Ok((total, length))
         }
-        (Some(_), 200) => Err(StorageError::new(
+        // OSS ignores a range that does not fit the object and sends all of it with 200. A
+        // presigned URL cannot add `x-oss-range-behavior: standard`, because the header would be
+        // signed, so a range must end inside the object.
+        (Some(requested), 200) => Err(StorageError::new(
             ErrorKind::Permanent,
             "GetObject",
             redact(url),
-            "server ignored the Range header and sent the whole object",
+            format!(
+                "server ignored Range bytes={}-{} and sent the whole object of {length} bytes; request a range inside the object",
+                requested.first, requested.last
+            ),
         )),
         (_, status) => Err(invalid(format!(
             "unexpected status {status} for a download"

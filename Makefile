@@ -1,0 +1,33 @@
+# Every command a developer or CI runs. The README names these targets, nothing else.
+SHELL := /bin/bash
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+export AWS_EC2_METADATA_DISABLED := true
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: setup test lint fmt check-template unit demo
+
+## setup: create .venv with the pinned Python tools (moto, cfn-lint, SDK clients, cargo-lambda)
+setup:
+	@scripts/setup.sh
+
+## test: formatting, clippy, the template check and every test against the local clouds
+test: setup lint check-template
+	cargo test --workspace --locked --no-fail-fast
+
+## lint: rustfmt and clippy with warnings denied
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## fmt: format the code
+fmt:
+	cargo fmt --all
+
+## check-template: cfn-lint on template.yaml
+check-template: setup
+	cfn-lint template.yaml
+
+## demo: the pipeline on the local clouds, printing what happened
+demo: setup
+	cargo build --locked -p testkit --bin demo -p s3-oss-sync
+	cargo run --quiet --locked -p testkit --bin demo

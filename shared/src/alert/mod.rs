@@ -1,0 +1,257 @@
+//! Alerting: the alert model, rules, deduplication, grouping, zh-CN and en messages, and delivery
+//! to a WeCom group robot.
+//!
+//! A job collects [`Alert`]s in an [`AlertBatch`] and calls [`Alerter::dispatch`] once. Dispatch
+//! drops alerts the [`AlertRules`] do not want, drops alerts sent within the deduplication window
+//! (by any invocation, through a [`MarkerStore`]), groups the rest by kind into one message per
+//! kind, and sends them. It returns a [`DispatchReport`] and never an error: a delivery failure is
+//! logged and counted as a metric, and must not change the outcome of the job.
+
+pub mod dedup;
+pub mod metric;
+pub mod model;
+pub mod render;
+pub mod rules;
+pub mod templates;
+pub mod truncate;
+pub mod wecom;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+
+pub use dedup::DedupDecision;
+pub use metric::{MemoryMetricWriter, MetricWriter, StdoutMetricWriter};
+pub use model::{Alert, AlertBatch, AlertKind, Fact, FactName, ResourceIds, Severity};
+pub use rules::{AlertRules, KindRule, Language, Mentions, RulesError};
+pub use wecom::{DeliveryError, WeComClient, WeComConfig, WeComConfigError, WeComMessage};
+
+use crate::storage::MarkerStore;
+
+/// The outcome of a batch. Counts are of alerts, not messages.
+#[derive(Debug, Default)]
+pub struct DispatchReport {
+    /// Alerts whose message reached the robot.
+    pub sent: usize,
+    /// Alerts the rules do not want (kind disabled or severity below the minimum).
+    pub suppressed_by_rule: usize,
+    /// Alerts already sent within the deduplication window.
+    pub deduplicated: usize,
+    /// Alerts whose message was not delivered.
+    pub failed: usize,
+    /// Messages the robot accepted, follow-up text messages included.
+    pub messages_sent: usize,
+    /// Every failed message, with its error.
+    pub failures: Vec<DispatchFailure>,
+}
+
+/// One message that was not delivered.
+#[derive(Debug)]
+pub struct DispatchFailure {
+    pub kind: AlertKind,
+    /// Alerts that the message carried; 0 for a follow-up mention message.
+    pub alerts: usize,
+    pub error: DeliveryError,
+}
+
+/// Converts a Lambda deadline (milliseconds since the Unix epoch, as in the invocation context)
+/// into a dispatch deadline that leaves `margin` for the job to finish. A deadline already passed
+/// becomes now.
+pub fn deadline_before(lambda_deadline_ms: u64, margin: std::time::Duration) -> Instant {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    let remaining = std::time::Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
+    Instant::now() + remaining.saturating_sub(margin)
+}
+
+/// Applies rules, deduplication and grouping to alert batches and sends them to a WeCom robot.
+pub struct Alerter {
+    rules: AlertRules,
+    robot: WeComClient,
+    markers: Arc<dyn MarkerStore>,
+    metrics: Arc<dyn MetricWriter>,
+}
+
+impl Alerter {
+    /// Builds an alerter that writes metric lines to stdout.
+    pub fn new(rules: AlertRules, robot: WeComClient, markers: Arc<dyn MarkerStore>) -> Self {
+        Self {
+            rules,
+            robot,
+            markers,
+            metrics: Arc::new(StdoutMetricWriter),
+        }
+    }
+
+    /// Replaces where metric lines go.
+    pub fn with_metric_writer(mut self, metrics: Arc<dyn MetricWriter>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn rules(&self) -> &AlertRules {
+        &self.rules
+    }
+
+    /// Dispatches a batch now; retries of rate-limited messages stop at `deadline`, which should
+    /// leave the invocation time to finish (e.g. the Lambda deadline minus a few seconds).
+    pub async fn dispatch(&self, batch: AlertBatch, deadline: Instant) -> DispatchReport {
+        self.dispatch_at(batch, Utc::now(), deadline).await
+    }
+
+    /// Dispatches a batch as if the time were `now`, which decides the deduplication window.
+    pub async fn dispatch_at(
+        &self,
+        batch: AlertBatch,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> DispatchReport {
+        let mut report = DispatchReport::default();
+
+        // Groups keep the order in which their kind first appeared in the batch.
+        let mut groups: Vec<(AlertKind, Vec<Alert>, Vec<String>)> = Vec::new();
+        for alert in batch.into_alerts() {
+            if !self.rules.allows(alert.kind, alert.severity) {
+                report.suppressed_by_rule += 1;
+                continue;
+            }
+            let marker_key = match self.claim(&alert, now).await {
+                Some(DedupDecision::Duplicate) => {
+                    report.deduplicated += 1;
+                    continue;
+                }
+                Some(DedupDecision::Send { marker_key }) => Some(marker_key),
+                None => None,
+            };
+            let index = match groups.iter().position(|(kind, _, _)| *kind == alert.kind) {
+                Some(index) => index,
+                None => {
+                    groups.push((alert.kind, Vec::new(), Vec::new()));
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[index];
+            group.1.push(alert);
+            group.2.extend(marker_key);
+        }
+
+        for (kind, alerts, marker_keys) in groups {
+            self.send_group(kind, &alerts, &marker_keys, now, deadline, &mut report)
+                .await;
+        }
+
+        tracing::info!(
+            sent = report.sent,
+            suppressed_by_rule = report.suppressed_by_rule,
+            deduplicated = report.deduplicated,
+            failed = report.failed,
+            messages_sent = report.messages_sent,
+            "alert batch dispatched"
+        );
+        report
+    }
+
+    /// Returns the deduplication decision, or `None` when the marker store failed and the alert
+    /// is sent without a marker: a duplicate message beats a lost one.
+    async fn claim(&self, alert: &Alert, now: DateTime<Utc>) -> Option<DedupDecision> {
+        match dedup::claim(self.markers.as_ref(), alert, now, self.rules.dedup_window).await {
+            Ok(decision) => Some(decision),
+            Err(error) => {
+                tracing::warn!(kind = alert.kind.as_str(), %error, "alert deduplication failed; sending without a marker");
+                None
+            }
+        }
+    }
+
+    async fn send_group(
+        &self,
+        kind: AlertKind,
+        alerts: &[Alert],
+        marker_keys: &[String],
+        now: DateTime<Utc>,
+        deadline: Instant,
+        report: &mut DispatchReport,
+    ) {
+        let function = alerts
+            .first()
+            .map(|alert| alert.function.as_str())
+            .unwrap_or("unknown");
+        let messages = render::render_group(kind, alerts, &self.rules);
+        let mut main_delivered = false;
+        for (index, message) in messages.iter().enumerate() {
+            let carried = if index == 0 { alerts.len() } else { 0 };
+            match self.robot.send(message, deadline).await {
+                Ok(()) => {
+                    report.messages_sent += 1;
+                    if index == 0 {
+                        main_delivered = true;
+                        report.sent += alerts.len();
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(
+                        kind = kind.as_str(),
+                        function,
+                        alerts = carried,
+                        host = %self.robot.host(),
+                        errcode = error.errcode(),
+                        reason = error.reason(),
+                        %error,
+                        "failed to deliver alert message"
+                    );
+                    let count = carried.max(1);
+                    let line = metric::delivery_failure_line(
+                        function,
+                        error.reason(),
+                        error.errcode(),
+                        count,
+                        now,
+                    );
+                    self.metrics.write_line(&line);
+                    report.failures.push(DispatchFailure {
+                        kind,
+                        alerts: carried,
+                        error,
+                    });
+                    if index == 0 {
+                        report.failed += alerts.len();
+                        break;
+                    }
+                }
+            }
+        }
+        if !main_delivered {
+            self.release_markers(marker_keys).await;
+        }
+    }
+
+    /// Deletes the markers of undelivered alerts so that a later invocation sends them.
+    async fn release_markers(&self, marker_keys: &[String]) {
+        for key in marker_keys {
+            if let Err(error) = self.markers.delete_marker(key).await {
+                tracing::warn!(marker = %key, %error, "failed to delete the marker of an undelivered alert; it stays suppressed until the window ends");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn deadline_leaves_the_margin() {
+        let in_ten_seconds = u64::try_from(Utc::now().timestamp_millis()).unwrap() + 10_000;
+        let deadline = deadline_before(in_ten_seconds, Duration::from_secs(3));
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        assert!(remaining <= Duration::from_secs(7));
+        assert!(remaining > Duration::ZERO);
+    }
+
+    #[test]
+    fn past_deadline_becomes_now() {
+        let deadline = deadline_before(0, Duration::from_secs(3));
+        assert!(deadline <= Instant::now());
+    }
+}

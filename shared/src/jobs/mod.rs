@@ -1,0 +1,5 @@
+//! One domain function per Lambda; each takes ports, never SDK clients.
+
+pub mod export_poll;
+pub mod export_start;
+pub mod sync;
