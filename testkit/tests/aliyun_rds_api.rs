@@ -370,6 +370,16 @@ async fn sts_token_is_signed_and_checked() {
 /// Sends one DescribeBackups request signed with a chosen date and nonce; returns the status
 /// and the error code.
 async fn send_signed(fake: &FakeRds, date: &str, nonce: &str) -> (u16, Option<String>) {
+    send_signed_for(fake, date, nonce, NUMERIC_INSTANCE).await
+}
+
+/// Sends a request signed for `NUMERIC_INSTANCE` whose URL names `sent_instance` instead.
+async fn send_signed_for(
+    fake: &FakeRds,
+    date: &str,
+    nonce: &str,
+    sent_instance: &str,
+) -> (u16, Option<String>) {
     let config = fake.config();
     let payload_hash = signer::hash_payload(b"");
     let headers: Vec<(String, String)> = vec![
@@ -392,10 +402,7 @@ async fn send_signed(fake: &FakeRds, date: &str, nonce: &str) -> (u16, Option<St
         signer::authorization(&config.access_key_id, &config.access_key_secret, &request);
 
     let mut builder = reqwest::Client::new()
-        .post(format!(
-            "{}/?DBInstanceId={NUMERIC_INSTANCE}",
-            fake.endpoint()
-        ))
+        .post(format!("{}/?DBInstanceId={sent_instance}", fake.endpoint()))
         .header("authorization", authorization);
     for (name, value) in &headers {
         builder = builder.header(name.as_str(), value.as_str());
@@ -459,4 +466,15 @@ async fn window_filters_backups_by_start_time() {
         .map(|backup| backup.start.format("%m-%d").to_string())
         .collect();
     assert_eq!(days, vec!["06-02", "06-01"]);
+}
+
+#[tokio::test]
+async fn query_changed_after_signing_is_rejected() {
+    let fake = FakeRds::start(FakeRdsConfig::new(Fixture::Numeric))
+        .await
+        .unwrap();
+    let now = signer::format_date(Utc::now());
+    let (status, code) = send_signed_for(&fake, &now, "nonce-tampered", STRINGS_INSTANCE).await;
+    assert_eq!(status, 400);
+    assert_eq!(code.as_deref(), Some("SignatureDoesNotMatch"));
 }
