@@ -2,17 +2,21 @@
 //! function at them. Tests and `make demo` share it so that both run the same set-up.
 
 use crate::fake_oss::{FakeOss, FakeOssConfig};
+use crate::fake_wecom::FakeWecom;
 use crate::{aws, moto};
 
 /// The OSS bucket the fake serves, reached in custom-domain mode at `localhost`, so that a
 /// function in another process needs no DNS override.
 pub const OSS_BUCKET: &str = "iotdb-backup-demo";
 pub const OSS_DOMAIN: &str = "localhost";
+/// The webhook key the fake WeCom robot accepts.
+pub const WECOM_KEY: &str = "local-clouds-wecom-key";
 
 /// moto (shared by the process) and a fake OSS of one test or demo run.
 pub struct LocalClouds {
     pub moto_url: String,
     pub oss: FakeOss,
+    pub wecom: FakeWecom,
     /// The S3 bucket created for this run.
     pub bucket: String,
 }
@@ -26,11 +30,13 @@ impl LocalClouds {
             .custom_domains
             .push((OSS_DOMAIN.to_string(), OSS_BUCKET.to_string()));
         let oss = FakeOss::start(config).await?;
+        let wecom = FakeWecom::start(&[WECOM_KEY]).await?;
         let moto_url = moto::endpoint();
         let bucket = aws::unique_bucket(bucket_prefix).await;
         Ok(Self {
             moto_url,
             oss,
+            wecom,
             bucket,
         })
     }
@@ -41,7 +47,10 @@ impl LocalClouds {
         [
             ("SOURCE_BUCKET", self.bucket.clone()),
             ("SYNC_SOURCE_PREFIX", "mysql/".into()),
-            ("OSS_ENDPOINT", format!("http://{OSS_DOMAIN}:{}", self.oss.port())),
+            (
+                "OSS_ENDPOINT",
+                format!("http://{OSS_DOMAIN}:{}", self.oss.port()),
+            ),
             ("OSS_CUSTOM_DOMAIN", "true".into()),
             ("OSS_ALLOW_HTTP", "true".into()),
             ("OSS_REGION", config.region.clone()),
@@ -50,7 +59,13 @@ impl LocalClouds {
             ("SYNC_PART_SIZE_MIB", "1".into()),
             ("SYNC_CONCURRENCY", "4".into()),
             ("ALIBABA_CLOUD_ACCESS_KEY_ID", config.access_key_id.clone()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", config.access_key_secret.clone()),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                config.access_key_secret.clone(),
+            ),
+            ("WECOM_WEBHOOK_KEY", WECOM_KEY.into()),
+            ("WECOM_BASE_URL", self.wecom.base_url()),
+            ("WECOM_ALLOWED_HOSTS", "http://127.0.0.1".into()),
             ("AWS_ENDPOINT_URL_S3", self.moto_url.clone()),
             ("S3_FORCE_PATH_STYLE", "true".into()),
             ("AWS_ACCESS_KEY_ID", "testing".into()),
@@ -72,7 +87,11 @@ impl LocalClouds {
             .body(body.into())
             .send()
             .await?;
-        Ok(output.e_tag().unwrap_or_default().trim_matches('"').to_string())
+        Ok(output
+            .e_tag()
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_string())
     }
 }
 

@@ -59,14 +59,24 @@ async fn sample_put_event_copies_the_object() {
     let body = sample_bytes(300 * 1024, 1);
     let etag = clouds.put_s3_object(&key, body.clone()).await.unwrap();
 
-    let result = function(&clouds).await.handle(invocation(event)).await.unwrap();
+    let result = function(&clouds)
+        .await
+        .handle(invocation(event))
+        .await
+        .unwrap();
 
     assert_eq!(result["records"][0]["outcome"], "copied");
     assert_eq!(result["records"][0]["crc64"], crc64(&body).to_string());
     let stored = clouds.oss.object(OSS_BUCKET, &target_key(&key)).unwrap();
     assert_eq!(stored.crc64, crc64(&body));
     assert_eq!(stored.metadata.get("source-etag"), Some(&etag));
-    assert_eq!(clouds.oss.read_object(OSS_BUCKET, &target_key(&key)).unwrap(), body);
+    assert_eq!(
+        clouds
+            .oss
+            .read_object(OSS_BUCKET, &target_key(&key))
+            .unwrap(),
+        body
+    );
 }
 
 #[tokio::test]
@@ -74,12 +84,19 @@ async fn sample_multipart_event_with_awkward_key_copies_in_parts() {
     let clouds = LocalClouds::start("sync-awkward").await.unwrap();
     let event = sample_event("s3-oss-sync-multipart-awkward-key.json", &clouds.bucket);
     let key = decoded_key(&event);
-    assert!(key.contains("订单库.order items+v2$archive"), "decoded key: {key}");
+    assert!(
+        key.contains("订单库.order items+v2$archive"),
+        "decoded key: {key}"
+    );
     // Three and a bit parts of the configured 1 MiB.
     let body = sample_bytes(3 * 1024 * 1024 + 4321, 2);
     clouds.put_s3_object(&key, body.clone()).await.unwrap();
 
-    let result = function(&clouds).await.handle(invocation(event)).await.unwrap();
+    let result = function(&clouds)
+        .await
+        .handle(invocation(event))
+        .await
+        .unwrap();
 
     assert_eq!(result["records"][0]["outcome"], "copied");
     assert_eq!(result["records"][0]["parts"], 4);
@@ -96,7 +113,11 @@ async fn sample_zero_byte_event_writes_an_empty_object() {
     let key = decoded_key(&event);
     clouds.put_s3_object(&key, Vec::new()).await.unwrap();
 
-    let result = function(&clouds).await.handle(invocation(event)).await.unwrap();
+    let result = function(&clouds)
+        .await
+        .handle(invocation(event))
+        .await
+        .unwrap();
 
     assert_eq!(result["records"][0]["outcome"], "copied");
     let stored = clouds.oss.object(OSS_BUCKET, &target_key(&key)).unwrap();
@@ -115,7 +136,11 @@ async fn sample_test_event_is_accepted_and_ignored() {
     let clouds = LocalClouds::start("sync-test-event").await.unwrap();
     let event = sample_event("s3-oss-sync-test-event.json", &clouds.bucket);
 
-    let result = function(&clouds).await.handle(invocation(event)).await.unwrap();
+    let result = function(&clouds)
+        .await
+        .handle(invocation(event))
+        .await
+        .unwrap();
 
     assert_eq!(result["test_event"], true);
     assert_eq!(result["records"].as_array().unwrap().len(), 0);
@@ -141,11 +166,21 @@ async fn repeated_delivery_is_already_synced() {
     let etag = clouds.put_s3_object(key, body.clone()).await.unwrap();
     let function = function(&clouds).await;
 
-    let first = function.handle(invocation(put_event(&clouds, key, 200 * 1024, &etag))).await.unwrap();
-    let second = function.handle(invocation(put_event(&clouds, key, 200 * 1024, &etag))).await.unwrap();
+    let first = function
+        .handle(invocation(put_event(&clouds, key, 200 * 1024, &etag)))
+        .await
+        .unwrap();
+    let second = function
+        .handle(invocation(put_event(&clouds, key, 200 * 1024, &etag)))
+        .await
+        .unwrap();
 
     assert_eq!(first["records"][0]["outcome"], "copied");
     assert_eq!(second["records"][0]["outcome"], "already_synced");
+    assert!(
+        clouds.wecom.messages().is_empty(),
+        "a successful sync sends no alert"
+    );
 }
 
 #[tokio::test]
@@ -167,8 +202,18 @@ async fn concurrent_deliveries_end_with_one_correct_object() {
         second.unwrap()["records"][0]["outcome"].clone(),
     ];
     assert!(outcomes.contains(&Value::from("copied")), "{outcomes:?}");
-    assert!(outcomes.iter().all(|outcome| outcome == "copied" || outcome == "already_synced"));
-    assert_eq!(clouds.oss.read_object(OSS_BUCKET, &target_key(key)).unwrap(), body);
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| outcome == "copied" || outcome == "already_synced")
+    );
+    assert_eq!(
+        clouds
+            .oss
+            .read_object(OSS_BUCKET, &target_key(key))
+            .unwrap(),
+        body
+    );
     assert!(clouds.oss.pending_uploads(OSS_BUCKET).is_empty());
 }
 
@@ -195,7 +240,24 @@ async fn different_content_at_the_target_is_a_conflict_left_untouched() {
     let error = result["records"][0]["error"].as_str().unwrap();
     assert!(error.contains("conflict"), "{error}");
     assert!(error.contains(&crc64(&other).to_string()), "{error}");
-    assert_eq!(clouds.oss.read_object(OSS_BUCKET, &target_key(key)).unwrap(), other);
+    assert_eq!(
+        clouds
+            .oss
+            .read_object(OSS_BUCKET, &target_key(key))
+            .unwrap(),
+        other
+    );
+    let messages = clouds.wecom.messages();
+    assert_eq!(
+        messages.len(),
+        1,
+        "one alert for the conflict: {messages:?}"
+    );
+    assert!(
+        messages[0].content.contains("shop.users"),
+        "{}",
+        messages[0].content
+    );
 }
 
 #[tokio::test]
@@ -217,14 +279,21 @@ async fn deleted_source_is_reported_and_not_retried() {
 async fn keys_outside_the_prefix_and_other_buckets_are_skipped() {
     let clouds = LocalClouds::start("sync-skip").await.unwrap();
     let outside = "aliyun-rds/rm-1/2026/12/04/123/backup_qp.xb";
-    clouds.put_s3_object(outside, b"pulled".to_vec()).await.unwrap();
+    clouds
+        .put_s3_object(outside, b"pulled".to_vec())
+        .await
+        .unwrap();
     let mut event = put_event(&clouds, outside, 6, "e1");
     let mut other_bucket = put_event(&clouds, "mysql/x/y.gz.parquet", 6, "e2");
     other_bucket["Records"][0]["s3"]["bucket"]["name"] = Value::from("someone-elses-bucket");
     let second = other_bucket["Records"][0].clone();
     event["Records"].as_array_mut().unwrap().push(second);
 
-    let result = function(&clouds).await.handle(invocation(event)).await.unwrap();
+    let result = function(&clouds)
+        .await
+        .handle(invocation(event))
+        .await
+        .unwrap();
 
     assert_eq!(result["records"][0]["outcome"], "skipped");
     assert_eq!(result["records"][1]["outcome"], "skipped");

@@ -14,5 +14,8 @@ async fn main() -> Result<(), Error> {
     let sdk_config = aws_sdk_config().await;
     let function = SyncFunction::from_env(&process_env, &sdk_config).await?;
 
-    run(service_fn(|event: LambdaEvent<Value>| function.handle(event))).await
+    run(service_fn(|event: LambdaEvent<Value>| {
+        function.handle(event)
+    }))
+    .await
 }

@@ -42,7 +42,10 @@ impl AlertingConfig {
         webhook_key: Option<Secret>,
         rules_source: &dyn ObjectSource,
     ) -> Result<Self, ConfigError> {
-        let rules = match (optional(lookup, ALERT_RULES), optional(lookup, ALERT_RULES_S3_KEY)) {
+        let rules = match (
+            optional(lookup, ALERT_RULES),
+            optional(lookup, ALERT_RULES_S3_KEY),
+        ) {
             (Some(text), _) => AlertRules::from_json(&text, ALERT_RULES)?,
             (None, Some(key)) => AlertRules::from_object(rules_source, &key).await?,
             (None, None) => AlertRules::default(),
@@ -91,7 +94,11 @@ impl Alerts {
                     inner: markers,
                     prefix: config.state_prefix,
                 });
-                Some(Alerter::new(config.rules, WeComClient::new(wecom)?, markers))
+                Some(Alerter::new(
+                    config.rules,
+                    WeComClient::new(wecom)?,
+                    markers,
+                ))
             }
         };
         Ok(Self { alerter })
@@ -134,10 +141,14 @@ impl MarkerStore for PrefixedMarkers {
     }
 
     async fn read_marker(&self, key: &str) -> Result<Option<Bytes>, StorageError> {
-        self.inner.read_marker(&format!("{}{key}", self.prefix)).await
+        self.inner
+            .read_marker(&format!("{}{key}", self.prefix))
+            .await
     }
 
     async fn delete_marker(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete_marker(&format!("{}{key}", self.prefix)).await
+        self.inner
+            .delete_marker(&format!("{}{key}", self.prefix))
+            .await
     }
 }

@@ -30,7 +30,8 @@ impl CredentialsSource {
                 return Err(ConfigError::Invalid {
                     name: SECRET_ARN,
                     value: secret_arn,
-                    reason: "expected a Secrets Manager ARN such as arn:aws:secretsmanager:…".into(),
+                    reason: "expected a Secrets Manager ARN such as arn:aws:secretsmanager:…"
+                        .into(),
                 });
             }
             return Ok(Self::SecretsManager { secret_arn });
@@ -86,7 +87,10 @@ mod tests {
     #[test]
     fn secret_arn_takes_precedence_over_environment_keys() {
         let env = lookup(&[
-            (SECRET_ARN, "arn:aws:secretsmanager:us-east-1:123456789012:secret:aliyun"),
+            (
+                SECRET_ARN,
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:aliyun",
+            ),
             (ACCESS_KEY_ID, "LTAIxxx"),
             (ACCESS_KEY_SECRET, "secret"),
         ]);
@@ -124,6 +128,10 @@ mod tests {
     fn secret_arn_that_is_not_an_arn_is_rejected() {
         let env = lookup(&[(SECRET_ARN, "aliyun-keys")]);
         let error = CredentialsSource::from_env(&env).unwrap_err();
-        assert!(error.to_string().contains("ALIYUN_CREDENTIALS_SECRET_ARN=aliyun-keys"));
+        assert!(
+            error
+                .to_string()
+                .contains("ALIYUN_CREDENTIALS_SECRET_ARN=aliyun-keys")
+        );
     }
 }

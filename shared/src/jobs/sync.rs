@@ -176,7 +176,11 @@ pub async fn sync_record(
         let reason = format!("event {} does not create an object", record.event_name);
         return Ok(SyncOutcome::Skipped { reason });
     }
-    if let Some(bucket) = settings.source_bucket.as_deref().filter(|b| *b != record.bucket) {
+    if let Some(bucket) = settings
+        .source_bucket
+        .as_deref()
+        .filter(|b| *b != record.bucket)
+    {
         tracing::warn!(
             key = record.key,
             event_bucket = record.bucket,

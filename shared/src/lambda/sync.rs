@@ -162,11 +162,15 @@ pub fn report_json(report: &SyncBatchReport) -> Value {
                 "key": record.key, "outcome": "copied", "bytes": bytes, "parts": parts,
                 "crc64": crc64.to_string(), "seconds": seconds,
             }),
-            Ok(SyncOutcome::AlreadySynced) => json!({ "key": record.key, "outcome": "already_synced" }),
+            Ok(SyncOutcome::AlreadySynced) => {
+                json!({ "key": record.key, "outcome": "already_synced" })
+            }
             Ok(SyncOutcome::Skipped { reason }) => {
                 json!({ "key": record.key, "outcome": "skipped", "reason": reason })
             }
-            Ok(SyncOutcome::SourceMissing) => json!({ "key": record.key, "outcome": "source_missing" }),
+            Ok(SyncOutcome::SourceMissing) => {
+                json!({ "key": record.key, "outcome": "source_missing" })
+            }
             Err(error) => json!({
                 "key": record.key, "outcome": "failed", "retryable": error.is_retryable(),
                 "error": error.to_string(),

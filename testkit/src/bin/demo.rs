@@ -1,0 +1,161 @@
+//! `make demo`: the pipeline on the local clouds, printed in English and Chinese.
+//!
+//! It starts moto and the fake OSS on 127.0.0.1, uploads an RDS export file set to S3, sends the
+//! S3 events to `s3-oss-sync` running under `cargo lambda watch`, and prints each object's fate.
+//! Everything it starts stops when it ends.
+
+use std::io::Write;
+
+use anyhow::Context;
+use backup_bridge::checksum::crc64;
+use serde_json::Value;
+use testkit::lambda::LambdaWatch;
+use testkit::local_clouds::{LocalClouds, OSS_BUCKET, sample_bytes};
+use testkit::s3_events::{CreatedObject, object_created_event};
+
+const EXPORT_ID: &str = "bb-prod-mysql-2026-12-04-03-00-5f3a9c1e";
+const MIB: usize = 1024 * 1024;
+
+/// One file of the demo export: key below `mysql/<export id>/`, size, and the S3 event name.
+struct ExportFile {
+    key: String,
+    size: usize,
+    event: &'static str,
+}
+
+fn export_files() -> Vec<ExportFile> {
+    let file = |rest: &str, size: usize, event: &'static str| ExportFile {
+        key: format!("mysql/{EXPORT_ID}/{rest}"),
+        size,
+        event,
+    };
+    vec![
+        file(&format!("export_info_{EXPORT_ID}.json"), 2 * 1024, "Put"),
+        file(
+            "shop/shop.orders/1/part-00000-7f3a9c1e-1d2b-4c5e-9a8b-0c1d2e3f4a5b-c000.gz.parquet",
+            64 * MIB + 12_345,
+            "CompleteMultipartUpload",
+        ),
+        file(
+            "shop/shop.customers/1/part-00000-0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e-c000.gz.parquet",
+            3 * MIB + 789,
+            "Put",
+        ),
+        file(
+            "订单库/订单库.order items+v2$archive/1/part-00000-备份 1.gz.parquet",
+            700 * 1024,
+            "Put",
+        ),
+        file(
+            "shop/shop.empty_table/1/part-00000-00000000-0000-0000-0000-000000000000-c000.gz.parquet",
+            0,
+            "Put",
+        ),
+    ]
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    println!("== backup-bridge demo / 演示 ==");
+    println!("[1/4] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
+    let clouds = LocalClouds::start("demo-exports").await?;
+    println!(
+        "      moto S3:  {}  bucket s3://{}",
+        clouds.moto_url, clouds.bucket
+    );
+    println!(
+        "      fake OSS: 127.0.0.1:{}  bucket oss://{OSS_BUCKET}",
+        clouds.oss.port()
+    );
+
+    println!("[2/4] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
+    let files = export_files();
+    let mut uploaded = Vec::new();
+    for (index, file) in files.iter().enumerate() {
+        let body = sample_bytes(file.size, index as u64 + 1);
+        let crc = crc64(&body);
+        let etag = clouds.put_s3_object(&file.key, body).await?;
+        uploaded.push((etag, crc));
+    }
+
+    println!("[3/4] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
+    println!("      (the first invocation compiles the function / 首次调用需要编译函数)");
+    let watch = LambdaWatch::start("s3-oss-sync", &clouds.sync_env())?;
+    let event_dir = tempfile::tempdir()?;
+    let mut results = Vec::new();
+    for (index, (file, (etag, _))) in files.iter().zip(&uploaded).enumerate() {
+        let event = object_created_event(&[CreatedObject {
+            event: file.event,
+            bucket: &clouds.bucket,
+            key: &file.key,
+            size: file.size as u64,
+            etag,
+            sequencer: &format!("0062F1A4B3C2D1E{index:03X}"),
+        }]);
+        let path = event_dir.path().join(format!("event-{index}.json"));
+        std::fs::write(&path, serde_json::to_vec_pretty(&event)?)?;
+        let invocation = watch.invoke(&path)?;
+        results.push(outcome_of(&invocation.output));
+        print!(".");
+        std::io::stdout().flush()?;
+    }
+    println!();
+
+    // S3 delivers at least once: the same event again must change nothing.
+    let repeat = event_dir.path().join("event-1.json");
+    let repeated = outcome_of(&watch.invoke(&repeat)?.output);
+    drop(watch);
+
+    println!("[4/4] Results / 结果");
+    println!(
+        "{:<70} {:>10} {:>21} {:<10}",
+        "source key → OSS key / 源 key → OSS key", "bytes/字节", "CRC-64", "outcome/结果"
+    );
+    for ((file, (_, crc)), outcome) in files.iter().zip(&uploaded).zip(&results) {
+        let target = format!("iotdb-backup/{}", file.key);
+        let stored = clouds.oss.object(OSS_BUCKET, &target);
+        let verified = stored
+            .as_ref()
+            .is_some_and(|object| object.crc64 == *crc && object.size == file.size as u64);
+        println!("{}", file.key);
+        println!(
+            "  → oss://{OSS_BUCKET}/{:<50} {:>10} {:>21} {:<10} {}",
+            target,
+            file.size,
+            crc,
+            outcome,
+            if verified {
+                "✔ verified / 已校验"
+            } else {
+                "✘ NOT in OSS / 未到达 OSS"
+            }
+        );
+    }
+    println!(
+        "Repeated delivery of the 64 MiB event / 重复投递 64 MiB 事件: {repeated} (expected already_synced / 应为已同步)"
+    );
+    let pending = clouds.oss.pending_uploads(OSS_BUCKET).len();
+    println!("Incomplete multipart uploads left in OSS / OSS 中未完成的分片上传: {pending}");
+    let all_verified = files.iter().zip(&uploaded).all(|(file, (_, crc))| {
+        clouds
+            .oss
+            .object(OSS_BUCKET, &format!("iotdb-backup/{}", file.key))
+            .is_some_and(|object| object.crc64 == *crc)
+    });
+    anyhow::ensure!(
+        all_verified,
+        "some objects did not reach OSS intact / 部分对象未能完整到达 OSS"
+    );
+    println!("Done / 完成: every object verified byte for byte / 所有对象均已逐字节校验.");
+    Ok(())
+}
+
+/// Reads the outcome of the first record from `cargo lambda invoke` output.
+fn outcome_of(output: &str) -> String {
+    let start = output.find('{').unwrap_or(0);
+    serde_json::from_str::<Value>(&output[start..])
+        .ok()
+        .and_then(|value| value["records"][0]["outcome"].as_str().map(str::to_string))
+        .with_context(|| format!("unexpected invoke output: {output}"))
+        .unwrap_or_else(|error| format!("error: {error}"))
+}
