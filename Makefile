@@ -29,5 +29,5 @@ check-template: setup
 
 ## demo: the pipeline on the local clouds, printing what happened
 demo: setup
-	cargo build --locked -p testkit --bin demo -p s3-oss-sync
-	cargo run --quiet --locked -p testkit --bin demo
+	cargo build --locked --workspace --bins
+	target/debug/demo

@@ -1,7 +1,12 @@
-//! The real Lambda runtime loop for tests and `make demo`: `cargo lambda watch` runs a function
-//! binary against its Runtime API emulator, and `cargo lambda invoke` sends it an event file.
+//! The real Lambda runtime loop for tests and `make demo`: `cargo lambda watch` serves the Lambda
+//! Runtime API, a function binary runs its `lambda_runtime` loop against it, and
+//! `cargo lambda invoke` sends it an event file.
+//!
+//! The binary is the one the caller already built (`CARGO_BIN_EXE_<name>` in a function crate's
+//! tests), started with `--only-lambda-apis`. Letting `cargo lambda watch` build it instead would
+//! run `cargo run -p <function>`, whose feature set differs from the workspace build and so
+//! compiles every AWS SDK crate a second time.
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -12,13 +17,12 @@ use anyhow::{Context, bail};
 
 use crate::paths;
 
-/// A `cargo lambda watch` process serving one function package on 127.0.0.1.
+/// A function binary running its runtime loop against `cargo lambda watch` on 127.0.0.1.
 pub struct LambdaWatch {
-    child: Child,
+    watch: Child,
+    function: Child,
     port: u16,
-    package: String,
     log_path: PathBuf,
-    _env_file: tempfile::NamedTempFile,
 }
 
 /// What `cargo lambda invoke` printed, and whether the function returned an error.
@@ -28,77 +32,80 @@ pub struct Invocation {
     pub output: String,
 }
 
+/// The function name that `cargo lambda watch --only-lambda-apis` serves.
+const FUNCTION_NAME: &str = "_";
+
 impl LambdaWatch {
-    /// Starts `cargo lambda watch` for `package` with `env` as the function's environment, and
-    /// waits until its invoke port accepts connections.
-    pub fn start(package: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
+    /// Starts the Runtime API emulator, then `binary` with `env` added to its environment, and
+    /// waits until the emulator accepts connections.
+    pub fn start(binary: &Path, env: &[(String, String)]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            binary.exists(),
+            "function binary {} is missing; build it with `cargo build --workspace --bins`",
+            binary.display()
+        );
         let cargo_lambda = paths::venv_bin("cargo-lambda")?;
         let port = crate::free_port()?;
-
-        let mut env_file = tempfile::NamedTempFile::new()?;
-        for (name, value) in env {
-            anyhow::ensure!(
-                !value.contains('\n'),
-                "environment value of {name} has a newline"
-            );
-            writeln!(env_file, "{name}={value}")?;
-        }
-        env_file.flush()?;
-
-        let log_path =
-            std::env::temp_dir().join(format!("cargo-lambda-watch-{package}-{port}.log"));
+        let name = binary
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let log_path = std::env::temp_dir().join(format!("lambda-runtime-{name}-{port}.log"));
         let log = std::fs::File::create(&log_path)?;
-        let child = Command::new(cargo_lambda)
+
+        let watch = Command::new(cargo_lambda)
             .args([
                 "lambda",
                 "watch",
-                "--quiet",
-                "--ignore-changes",
+                "--only-lambda-apis",
                 "--invoke-address",
                 "127.0.0.1",
             ])
-            .args(["--invoke-port", &port.to_string(), "--package", package])
-            .arg("--env-file")
-            .arg(env_file.path())
+            .args(["--invoke-port", &port.to_string()])
             .current_dir(paths::workspace_root()?)
             .env("PATH", paths::path_with_venv()?)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log.try_clone()?)
             .process_group(0)
             .spawn()
             .context(
                 "failed to start `cargo lambda watch`; run `make setup` to install cargo-lambda",
             )?;
+        let mut guard = ChildGuard(Some(watch));
+        wait_until_listening(port, Duration::from_secs(60), &log_path)?;
 
-        let watch = Self {
-            child,
+        let function = Command::new(binary)
+            .envs(
+                env.iter()
+                    .map(|(name, value)| (name.as_str(), value.as_str())),
+            )
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME)
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("failed to start {}", binary.display()))?;
+
+        Ok(Self {
+            watch: guard.0.take().expect("the guard holds the watch process"),
+            function,
             port,
-            package: package.to_string(),
             log_path,
-            _env_file: env_file,
-        };
-        watch.wait_until_listening(Duration::from_secs(120))?;
-        Ok(watch)
+        })
     }
 
-    fn wait_until_listening(&self, limit: Duration) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!(
-            "`cargo lambda watch` did not listen on 127.0.0.1:{} within {limit:?}; its log:\n{}",
-            self.port,
-            self.log()
-        )
-    }
-
-    /// Sends the event in `data_file` to the function through `cargo lambda invoke`. The first
-    /// invocation also waits for the function to compile.
+    /// Sends the event in `data_file` through `cargo lambda invoke` and waits for the reply.
     pub fn invoke(&self, data_file: &Path) -> anyhow::Result<Invocation> {
         let output = Command::new(paths::venv_bin("cargo-lambda")?)
             .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
@@ -110,7 +117,7 @@ impl LambdaWatch {
             ])
             .arg("--data-file")
             .arg(data_file)
-            .arg(&self.package)
+            .arg(FUNCTION_NAME)
             .env("PATH", paths::path_with_venv()?)
             .output()
             .context("failed to run `cargo lambda invoke`")?;
@@ -122,17 +129,46 @@ impl LambdaWatch {
         })
     }
 
-    /// Returns what the watch process and the function have logged so far.
+    /// Returns what the emulator and the function have logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 }
 
+fn wait_until_listening(port: u16, limit: Duration, log_path: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "`cargo lambda watch` did not listen on 127.0.0.1:{port} within {limit:?}; its log:\n{}",
+        std::fs::read_to_string(log_path).unwrap_or_default()
+    )
+}
+
+/// Ends a process group when dropped, so a failed start leaves nothing running.
+struct ChildGuard(Option<Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            stop(child);
+        }
+    }
+}
+
+fn stop(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+    let _ = child.wait();
+}
+
 impl Drop for LambdaWatch {
     fn drop(&mut self) {
-        // The watch process starts cargo and the function; ending its process group ends them all.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let _ = self.child.wait();
+        stop(&mut self.function);
+        stop(&mut self.watch);
     }
 }

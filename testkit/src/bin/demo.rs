@@ -79,8 +79,8 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!("[3/4] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
-    println!("      (the first invocation compiles the function / 首次调用需要编译函数)");
-    let watch = LambdaWatch::start("s3-oss-sync", &clouds.sync_env())?;
+    let binary = std::env::current_exe()?.with_file_name("s3-oss-sync");
+    let watch = LambdaWatch::start(&binary, &clouds.sync_env())?;
     let event_dir = tempfile::tempdir()?;
     let mut results = Vec::new();
     for (index, (file, (etag, _))) in files.iter().zip(&uploaded).enumerate() {
