@@ -2,6 +2,7 @@
 
 pub mod aws;
 pub mod fake_oss;
+pub mod fake_rds;
 pub mod fake_rds_export;
 pub mod fake_wecom;
 pub mod lambda;

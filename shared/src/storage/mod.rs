@@ -4,6 +4,7 @@
 //! multipart uploads for large bodies. Adapters live in submodules and in `crate::oss`.
 
 mod error;
+pub mod http;
 mod listing;
 pub mod memory;
 pub mod s3;
