@@ -175,6 +175,8 @@ impl Runner<'_> {
                     ])
                     .args(["--write-out", "%{size_download}"])
                     .args(["--aws-sigv4", &format!("aws:amz:{}:s3", endpoint.region)])
+                    // s3s rejects a request without this header, which curl 7.88 does not add.
+                    .args(["--header", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
                     .args([
                         "--user",
                         &format!("{}:{}", endpoint.access_key_id, endpoint.secret_access_key),

@@ -1,4 +1,5 @@
-//! What the figures were measured on: cores, memory, kernel, CPU model and load average.
+//! The machine description printed next to the figures: cores, memory, kernel, CPU model and
+//! load average.
 
 use std::fmt;
 

@@ -1,11 +1,13 @@
 //! `make bench`: measures the copy engine against rclone and a raw GET on 127.0.0.1, times each
 //! function's cold start, prints PASS or MISS per target and writes `docs/benchmarks.md`.
 //!
-//! Settings come from the environment; `scripts/bench.sh` sets the paths:
-//! `BENCH_SIZES` (comma-separated, such as `256M,1G,4G`), `BENCH_RUNS` (runs per job and size,
-//! at least 1), `BENCH_COLD_RUNS` (starts per function), `BENCH_TMPDIR` (where the objects live
-//! on disk), `BENCH_S3S_FS`, `BENCH_RCLONE`, `BENCH_COPY` (binaries), `BENCH_TARGET_DIR` (the
-//! Cargo target directory with the release function binaries) and `BENCH_DOCS` (output folder).
+//! Settings come from the environment, and `scripts/bench.sh` sets the paths.
+//! - `BENCH_SIZES`: object sizes, comma-separated, such as `256M,1G,4G`.
+//! - `BENCH_RUNS`: runs per job and size, at least 1. `BENCH_COLD_RUNS`: starts per function.
+//! - `BENCH_TMPDIR`: the folder on disk for the objects (default `/var/tmp`).
+//! - `BENCH_S3S_FS`, `BENCH_RCLONE`, `BENCH_COPY`: the binaries to run.
+//! - `BENCH_TARGET_DIR`: the Cargo target folder with the release function binaries.
+//! - `BENCH_DOCS`: where `benchmarks.md` and `benchmarks.svg` are written.
 
 mod chart;
 mod cold_start;
@@ -198,7 +200,18 @@ fn measure_cold_starts(
     for function in cold_start::discover_functions(&settings.workspace)? {
         let binary = cold_start::release_binary(&settings.target_dir, &function);
         let env = sources::function_env(&function, oss);
-        let result = cold_start::measure(&function, &binary, &env, settings.cold_runs)?;
+        let result = match cold_start::measure(&function, &binary, &env, settings.cold_runs) {
+            Ok(result) => result,
+            Err(error) => {
+                eprintln!("bench: cold start of {function} not measured: {error:#}");
+                cold_start::ColdStart {
+                    function: function.clone(),
+                    bootstrap_bytes: 0,
+                    millis: Vec::new(),
+                    failures: vec![format!("{error:#}")],
+                }
+            }
+        };
         println!(
             "bench: cold start of {function}: {} starts reached next, {} did not",
             result.millis.len(),

@@ -13,7 +13,7 @@ use bench::protocol::{OssTarget, S3Endpoint};
 use futures::StreamExt as _;
 use testkit::fake_oss::{FakeOss, FakeOssConfig};
 
-/// The S3 bucket that holds the source objects.
+/// The S3 bucket that contains the source objects.
 pub const S3_SOURCE_BUCKET: &str = "bench-source";
 /// The S3 bucket that every copy into S3 writes to.
 pub const S3_TARGET_BUCKET: &str = "bench-target";
@@ -97,7 +97,7 @@ impl S3Server {
         }
     }
 
-    /// Returns the file that holds `key` in `bucket`; `s3s-fs` stores each object as a file.
+    /// Returns the file that contains `key` in `bucket`; `s3s-fs` stores each object as a file.
     pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
         self.root.join(bucket).join(key)
     }

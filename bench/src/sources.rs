@@ -1,5 +1,5 @@
-//! Source objects: random bytes written once per size to disk, served by `s3s-fs` from its data
-//! folder and by the fake OSS download bucket; and the environment a function gets at start.
+//! Source objects and function environments. Each source object is written once per size to
+//! disk, and both `s3s-fs` and the fake OSS download bucket serve it.
 
 use std::io::Write;
 
