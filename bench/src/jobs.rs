@@ -70,6 +70,9 @@ pub struct Runner<'a> {
     pub rclone_config: PathBuf,
     pub part_size: u64,
     pub concurrency: usize,
+    /// A command put in front of `bench-copy`, such as `valgrind --tool=callgrind`, for
+    /// profiling runs; its figures then measure the profiler too.
+    pub copy_wrapper: Vec<String>,
 }
 
 impl Runner<'_> {
@@ -101,7 +104,14 @@ impl Runner<'_> {
             part_size: Some(self.part_size),
             concurrency: Some(self.concurrency),
         };
-        let mut command = Command::new(&self.copy_binary);
+        let mut command = match self.copy_wrapper.split_first() {
+            Some((program, arguments)) => {
+                let mut command = Command::new(program);
+                command.args(arguments).arg(&self.copy_binary);
+                command
+            }
+            None => Command::new(&self.copy_binary),
+        };
         command
             .arg(serde_json::to_string(&request)?)
             .env("AWS_EC2_METADATA_DISABLED", "true")

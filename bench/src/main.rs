@@ -8,6 +8,8 @@
 //! - `BENCH_S3S_FS`, `BENCH_RCLONE`, `BENCH_COPY`: the binaries to run.
 //! - `BENCH_TARGET_DIR`: the Cargo target folder with the release function binaries.
 //! - `BENCH_DOCS`: where `benchmarks.md` and `benchmarks.svg` are written.
+//! - `BENCH_COPY_WRAPPER`: a profiler command put in front of `bench-copy`, such as
+//!   `valgrind --tool=callgrind`; the figures of such a run are not comparable.
 
 mod chart;
 mod cold_start;
@@ -44,6 +46,7 @@ struct Settings {
     target_dir: PathBuf,
     docs_dir: PathBuf,
     workspace: PathBuf,
+    copy_wrapper: Vec<String>,
 }
 
 impl Settings {
@@ -86,6 +89,9 @@ impl Settings {
             target_dir: path("BENCH_TARGET_DIR", workspace.join("target")),
             docs_dir: path("BENCH_DOCS", workspace.join("docs")),
             workspace,
+            copy_wrapper: var("BENCH_COPY_WRAPPER")
+                .map(|text| text.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default(),
         })
     }
 }
@@ -117,6 +123,7 @@ async fn main() -> anyhow::Result<()> {
         rclone_config,
         part_size: PART_SIZE,
         concurrency: CONCURRENCY,
+        copy_wrapper: settings.copy_wrapper.clone(),
     };
 
     let mut figures = Vec::new();
