@@ -21,7 +21,8 @@ pub struct ColdStart {
     pub bootstrap_bytes: u64,
     /// Milliseconds to the first `next` for each start that reached it.
     pub millis: Vec<f64>,
-    /// Why starts did not reach `next`, such as "exited with status 0"; empty when all did.
+    /// Reasons of the starts that did not reach `next`, such as "exited with status 0"; empty
+    /// when all did.
     pub failures: Vec<String>,
 }
 
@@ -71,7 +72,7 @@ pub fn measure(
     Ok(result)
 }
 
-/// A Runtime API stub that reports when a `next` request arrives and never answers it.
+/// A Runtime API stub that records when a `next` request arrives and never replies to it.
 struct RuntimeStub {
     address: String,
     arrivals: mpsc::Receiver<Instant>,
@@ -92,8 +93,8 @@ impl RuntimeStub {
         Ok(Self { address, arrivals })
     }
 
-    /// Runs the bootstrap once. The outer error is a harness failure; the inner one says why
-    /// this start never asked for an invocation.
+    /// Runs the bootstrap once. The outer error is a harness failure; the inner one is the
+    /// reason this start never requested an invocation.
     fn time_one_start(
         &self,
         binary: &Path,

@@ -185,14 +185,14 @@ impl Report {
         let _ = writeln!(out, "|---|---|---|---|");
         for cold in &self.cold_starts {
             let median_ms = median(cold.millis.iter().copied());
-            let shown = if median_ms.is_finite() {
+            let median_text = if median_ms.is_finite() {
                 format!("{median_ms:.1} ms")
             } else {
                 "none".to_string()
             };
             let _ = writeln!(
                 out,
-                "| {} | {:.1} MiB | {shown} | {} of {} |",
+                "| {} | {:.1} MiB | {median_text} | {} of {} |",
                 cold.function,
                 cold.bootstrap_bytes as f64 / (1024.0 * 1024.0),
                 cold.millis.len(),

@@ -236,7 +236,7 @@ impl Runner<'_> {
         }
     }
 
-    /// Deletes a copy so the disk holds at most one target object at a time.
+    /// Deletes a copy, so the disk keeps at most one target object at a time.
     async fn remove_target(&self, job: Job, key: &str) -> anyhow::Result<()> {
         match job {
             Job::S3ToOss => self.oss.delete(OSS_TARGET_BUCKET, key).await,
@@ -263,7 +263,7 @@ async fn run_measured(mut command: Command, name: &str) -> anyhow::Result<(Sampl
             .spawn()
             .with_context(|| format!("failed to start {name}"))?;
         let mut stdout = String::new();
-        // The pipe is read to the end before reaping, so a child that prints much never blocks.
+        // Reading the pipe to its end before reaping keeps a child that prints much from blocking.
         if let Some(mut pipe) = child.stdout.take() {
             pipe.read_to_string(&mut stdout)?;
         }

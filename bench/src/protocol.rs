@@ -16,7 +16,7 @@ pub struct S3Endpoint {
     pub secret_access_key: String,
 }
 
-/// Where the fake OSS listens and how to sign requests to it.
+/// The fake OSS port, bucket and credentials.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OssTarget {
     pub port: u16,
@@ -63,7 +63,7 @@ pub struct CopyRequest {
     pub concurrency: Option<usize>,
 }
 
-/// What `bench-copy` measured about itself with `getrusage(RUSAGE_SELF)`.
+/// The figures `bench-copy` measured about itself with `getrusage(RUSAGE_SELF)`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CopyResult {
     pub bytes: u64,

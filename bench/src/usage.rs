@@ -41,7 +41,7 @@ pub fn own_usage() -> io::Result<Usage> {
     Ok(Usage::from_rusage(&usage))
 }
 
-/// How a child process ended.
+/// The exit status and resource usage of a reaped child process.
 #[derive(Debug, Clone, Copy)]
 pub struct Finished {
     /// True when the child exited with status 0.
