@@ -123,8 +123,8 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "- Objects of {} of random bytes. Each job runs ours, then its peer, {} times per size \
-             (A B A B); throughput and CPU are medians, peak RSS is the highest of the runs.",
+            "- Objects of {} of random bytes. Each job runs ours, then its peer, and repeats that for {} \
+             runs per size (A B A B). Throughput and CPU are medians, and peak RSS is the highest of the runs.",
             sizes.join(", "),
             self.runs
         );
@@ -201,7 +201,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nEach release `bootstrap` starts against a Runtime API stub on 127.0.0.1 that never answers; \
+            "\nEach release `bootstrap` starts against a Runtime API stub on 127.0.0.1 that never replies, and \
              the time runs from exec to the arrival of `GET /2018-06-01/runtime/invocation/next`.\n"
         );
 

@@ -8,6 +8,7 @@
 //! - `BENCH_S3S_FS`, `BENCH_RCLONE`, `BENCH_COPY`: the binaries to run.
 //! - `BENCH_TARGET_DIR`: the Cargo target folder with the release function binaries.
 //! - `BENCH_DOCS`: where `benchmarks.md` and `benchmarks.svg` are written.
+//! - `BENCH_JOBS`: the jobs to run, such as `1,3` (default all three).
 //! - `BENCH_COPY_WRAPPER`: a profiler command put in front of `bench-copy`, such as
 //!   `valgrind --tool=callgrind`; the figures of such a run are not comparable.
 
@@ -47,6 +48,7 @@ struct Settings {
     docs_dir: PathBuf,
     workspace: PathBuf,
     copy_wrapper: Vec<String>,
+    jobs: Vec<Job>,
 }
 
 impl Settings {
@@ -89,6 +91,7 @@ impl Settings {
             target_dir: path("BENCH_TARGET_DIR", workspace.join("target")),
             docs_dir: path("BENCH_DOCS", workspace.join("docs")),
             workspace,
+            jobs: parse_jobs(var("BENCH_JOBS").as_deref())?,
             copy_wrapper: var("BENCH_COPY_WRAPPER")
                 .map(|text| text.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default(),
@@ -136,9 +139,9 @@ async fn main() -> anyhow::Result<()> {
             machine::load_average()
         ));
         let mut samples: Vec<(Vec<jobs::Sample>, Vec<jobs::Sample>)> =
-            vec![Default::default(); Job::ALL.len()];
+            vec![Default::default(); settings.jobs.len()];
         for run in 1..=settings.runs {
-            for (index, job) in Job::ALL.into_iter().enumerate() {
+            for (index, &job) in settings.jobs.iter().enumerate() {
                 let ours = runner.run_ours(job, &object).await?;
                 let peer = runner.run_peer(job, &object).await?;
                 println!(
@@ -159,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
             size_label(size),
             machine::load_average()
         ));
-        for (index, job) in Job::ALL.into_iter().enumerate() {
+        for (index, &job) in settings.jobs.iter().enumerate() {
             figures.push(JobFigures::from_samples(
                 job,
                 size,
@@ -227,4 +230,19 @@ fn measure_cold_starts(
         results.push(result);
     }
     Ok(results)
+}
+
+/// Parses `BENCH_JOBS`, a comma-separated list of job numbers; `None` selects every job.
+fn parse_jobs(text: Option<&str>) -> anyhow::Result<Vec<Job>> {
+    let Some(text) = text else {
+        return Ok(Job::ALL.to_vec());
+    };
+    let mut jobs = Vec::new();
+    for number in text.split(',') {
+        match number.trim().parse::<usize>() {
+            Ok(number @ 1..=3) => jobs.push(Job::ALL[number - 1]),
+            _ => bail!("invalid BENCH_JOBS entry {number:?}: use job numbers 1, 2 or 3"),
+        }
+    }
+    Ok(jobs)
 }
