@@ -194,7 +194,12 @@ async fn main() -> anyhow::Result<()> {
         settings.docs_dir.join("benchmarks.svg"),
         chart::render(&report.figures),
     )?;
-    std::fs::write(settings.docs_dir.join("benchmarks.md"), report.markdown())?;
+    // Findings from profiling are written by hand and appended, so a new run keeps them.
+    let findings_path = settings.workspace.join("bench/findings.md");
+    let findings = std::fs::read_to_string(&findings_path)
+        .with_context(|| format!("failed to read {}", findings_path.display()))?;
+    let page = format!("{}\n{}", report.markdown(), findings);
+    std::fs::write(settings.docs_dir.join("benchmarks.md"), page)?;
     println!(
         "bench: wrote {}",
         settings.docs_dir.join("benchmarks.md").display()
