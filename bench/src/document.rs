@@ -15,6 +15,7 @@ pub struct Report {
     pub machine: Machine,
     pub sizes: Vec<u64>,
     pub runs: usize,
+    pub jobs: Vec<Job>,
     pub cold_runs: usize,
     pub part_size: u64,
     pub concurrency: usize,
@@ -105,13 +106,14 @@ impl Report {
         let _ = writeln!(out, "## How they were measured\n");
         let _ = writeln!(
             out,
-            "- Command: `make bench BENCH_SIZES={} BENCH_RUNS={}` ({} cold starts per function).",
+            "- Command: `make bench BENCH_SIZES={} BENCH_RUNS={}{}` ({} cold starts per function).",
             self.sizes
                 .iter()
                 .map(|&size| compact_size(size))
                 .collect::<Vec<_>>()
                 .join(","),
             self.runs,
+            jobs_setting(&self.jobs),
             self.cold_runs
         );
         let _ = writeln!(out, "- Machine: {}.", self.machine);
@@ -239,4 +241,17 @@ pub fn largest(figures: &[JobFigures], job: Job) -> Option<&JobFigures> {
         .iter()
         .filter(|figure| figure.job == job)
         .max_by_key(|figure| figure.size)
+}
+
+/// Returns ` BENCH_JOBS=1,2` when only some jobs ran, and nothing when all did.
+fn jobs_setting(jobs: &[Job]) -> String {
+    if jobs.len() == Job::ALL.len() {
+        return String::new();
+    }
+    let numbers: Vec<String> = jobs
+        .iter()
+        .filter_map(|job| Job::ALL.iter().position(|candidate| candidate == job))
+        .map(|index| (index + 1).to_string())
+        .collect();
+    format!(" BENCH_JOBS={}", numbers.join(","))
 }

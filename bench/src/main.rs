@@ -180,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         machine,
         sizes: settings.sizes.clone(),
         runs: settings.runs,
+        jobs: settings.jobs.clone(),
         cold_runs: settings.cold_runs,
         part_size: PART_SIZE,
         concurrency: CONCURRENCY,
