@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup test lint fmt check-template unit demo
+.PHONY: setup test lint fmt check-template demo bench
 
 ## setup: create .venv with the pinned Python tools (moto, cfn-lint, SDK clients, cargo-lambda)
 setup:
@@ -31,3 +31,8 @@ check-template: setup
 demo: setup
 	cargo build --locked --workspace --bins
 	target/debug/demo
+
+## bench: copy engine vs rclone and a raw GET on 127.0.0.1, cold starts; writes docs/benchmarks.md
+## (BENCH_SIZES=256M,1G,4G BENCH_RUNS=5 BENCH_COLD_RUNS=20 by default)
+bench: setup
+	scripts/bench.sh

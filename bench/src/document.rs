@@ -1,0 +1,257 @@
+//! The printed table and `docs/benchmarks.md`, both built from one [`Report`].
+
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+
+use crate::cold_start::ColdStart;
+use crate::figures::{JobFigures, MAX_COLD_START_MS, Verdict, copy_verdicts, median, size_label};
+use crate::jobs::Job;
+use crate::machine::Machine;
+use crate::scale;
+
+/// Everything one benchmark run measured.
+pub struct Report {
+    pub machine: Machine,
+    pub sizes: Vec<u64>,
+    pub runs: usize,
+    pub jobs: Vec<Job>,
+    pub cold_runs: usize,
+    pub part_size: u64,
+    pub concurrency: usize,
+    pub figures: Vec<JobFigures>,
+    pub cold_starts: Vec<ColdStart>,
+    /// Load averages before and after each object size, as `/proc/loadavg` printed them.
+    pub loads: Vec<String>,
+    pub date: DateTime<Utc>,
+}
+
+impl Report {
+    /// Returns every target with its verdict, copy targets first, then cold starts.
+    pub fn verdicts(&self) -> Vec<Verdict> {
+        let mut verdicts = copy_verdicts(&self.figures);
+        for cold in &self.cold_starts {
+            let median_ms = median(cold.millis.iter().copied());
+            let measured = if cold.failures.is_empty() {
+                format!("{median_ms:.1} ms")
+            } else {
+                format!(
+                    "{} of {} starts never requested next: {}",
+                    cold.failures.len(),
+                    self.cold_runs,
+                    cold.failures[0]
+                )
+            };
+            verdicts.push(Verdict {
+                target: format!(
+                    "cold start of {}: ≤ {MAX_COLD_START_MS} ms to the first next",
+                    cold.function
+                ),
+                measured,
+                passed: cold.failures.is_empty() && median_ms <= MAX_COLD_START_MS,
+            });
+        }
+        verdicts
+    }
+
+    /// Returns the plain-text table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<13} {:>8} {:>9} {:>9} {:>6} {:>9} {:>9} {:>9} {:>9}",
+            "job",
+            "size",
+            "ours MB/s",
+            "peer MB/s",
+            "ratio",
+            "ours RSS",
+            "peer RSS",
+            "ours s/G",
+            "peer s/G"
+        );
+        for figure in &self.figures {
+            let _ = writeln!(
+                out,
+                "{:<13} {:>8} {:>9.1} {:>9.1} {:>6.2} {:>9.1} {:>9.1} {:>9.2} {:>9.2}",
+                figure.job.title(),
+                size_label(figure.size),
+                figure.ours_mib_s,
+                figure.peer_mib_s,
+                figure.ratio(),
+                figure.ours_rss_mib,
+                figure.peer_rss_mib,
+                figure.ours_cpu_s_per_gib,
+                figure.peer_cpu_s_per_gib
+            );
+        }
+        for verdict in self.verdicts() {
+            let mark = if verdict.passed { "PASS" } else { "MISS" };
+            let _ = writeln!(out, "{mark} {}: {}", verdict.target, verdict.measured);
+        }
+        out
+    }
+
+    /// Returns the whole `docs/benchmarks.md` page.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let sizes: Vec<String> = self.sizes.iter().map(|&size| size_label(size)).collect();
+        let _ = writeln!(out, "# Benchmarks\n");
+        let _ = writeln!(
+            out,
+            "Written by `make bench` on {} (UTC). Every server ran on 127.0.0.1 of one machine, so these \
+             figures measure CPU and memory cost of each client, not any real network.\n",
+            self.date.format("%Y-%m-%d %H:%M")
+        );
+        let _ = writeln!(out, "## How they were measured\n");
+        let _ = writeln!(
+            out,
+            "- Command: `make bench BENCH_SIZES={} BENCH_RUNS={}{}` ({} cold starts per function).",
+            self.sizes
+                .iter()
+                .map(|&size| compact_size(size))
+                .collect::<Vec<_>>()
+                .join(","),
+            self.runs,
+            jobs_setting(&self.jobs),
+            self.cold_runs
+        );
+        let _ = writeln!(out, "- Machine: {}.", self.machine);
+        let _ = writeln!(
+            out,
+            "- Load average (1, 5, 15 min) around each size: {}. Other builds ran on the machine at the \
+             same time, so absolute figures are noisy; the ratios compare runs made back to back.",
+            self.loads.join("; ")
+        );
+        let _ = writeln!(
+            out,
+            "- Objects of {} of random bytes. Each job runs ours, then its peer, and repeats that for {} \
+             runs per size (A B A B). Throughput and CPU are medians, and peak RSS is the highest of the runs.",
+            sizes.join(", "),
+            self.runs
+        );
+        let _ = writeln!(
+            out,
+            "- Ours is `bench-copy`, a separate process that runs one copy through `backup_bridge::transfer` \
+             at the engine's defaults ({} MiB parts, {} in flight) and reports its own `getrusage`. The \
+             peers get the same part size and concurrency (`--s3-chunk-size`, `--s3-upload-concurrency`) \
+             and are measured with `wait4`. Throughput counts the whole process, start to exit.",
+            self.part_size >> 20,
+            self.concurrency
+        );
+        let _ = writeln!(
+            out,
+            "- Servers: `s3s-fs` 0.14.1 for S3; the fake OSS from `testkit` (in the harness process) for \
+             OSS and for the download URL, a presigned V1 URL on 127.0.0.1 served with `Range` support. \
+             Job 1 reads it with `backup_bridge::storage::http::HttpSource`.\n"
+        );
+
+        let _ = writeln!(out, "## Copies\n");
+        let _ = writeln!(
+            out,
+            "![Throughput and peak RSS by object size](benchmarks.svg)\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Job | Peer | Size | Ours MiB/s | Peer MiB/s | Ratio | Ours peak RSS MiB | Peer peak RSS MiB | Ours CPU s/GiB | Peer CPU s/GiB |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        for figure in &self.figures {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} |",
+                figure.job.title(),
+                figure.job.peer(),
+                size_label(figure.size),
+                figure.ours_mib_s,
+                figure.peer_mib_s,
+                figure.ratio(),
+                figure.ours_rss_mib,
+                figure.peer_rss_mib,
+                figure.ours_cpu_s_per_gib,
+                figure.peer_cpu_s_per_gib
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nJob 2's peer moves no bytes anywhere: curl reads the S3 object to `/dev/null`, the bound \
+             that no copy out of that server can beat. Ours also writes into the fake OSS, which runs in \
+             the harness and shares the same cores.\n"
+        );
+
+        let _ = writeln!(out, "## Cold start\n");
+        let _ = writeln!(
+            out,
+            "| Function | Bootstrap size | Median to first `next` | Starts that reached `next` |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|");
+        for cold in &self.cold_starts {
+            let median_ms = median(cold.millis.iter().copied());
+            let median_text = if median_ms.is_finite() {
+                format!("{median_ms:.1} ms")
+            } else {
+                "none".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} MiB | {median_text} | {} of {} |",
+                cold.function,
+                cold.bootstrap_bytes as f64 / (1024.0 * 1024.0),
+                cold.millis.len(),
+                self.cold_runs
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nEach release `bootstrap` starts against a Runtime API stub on 127.0.0.1 that never replies, and \
+             the time runs from exec to the arrival of `GET /2018-06-01/runtime/invocation/next`.\n"
+        );
+
+        let _ = writeln!(out, "## Targets\n");
+        let _ = writeln!(out, "| Target | Measured | Verdict |");
+        let _ = writeln!(out, "|---|---|---|");
+        for verdict in self.verdicts() {
+            let mark = if verdict.passed { "PASS" } else { "MISS" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {mark} |",
+                verdict.target, verdict.measured
+            );
+        }
+        out.push('\n');
+        out.push_str(&scale::section(&self.figures));
+        out
+    }
+}
+
+/// Formats a size the way `BENCH_SIZES` takes it: `256M`, `4G`.
+fn compact_size(bytes: u64) -> String {
+    if bytes.is_multiple_of(1 << 30) {
+        format!("{}G", bytes >> 30)
+    } else if bytes.is_multiple_of(1 << 20) {
+        format!("{}M", bytes >> 20)
+    } else {
+        bytes.to_string()
+    }
+}
+
+/// Returns the figures of `job` at the largest measured size.
+pub fn largest(figures: &[JobFigures], job: Job) -> Option<&JobFigures> {
+    figures
+        .iter()
+        .filter(|figure| figure.job == job)
+        .max_by_key(|figure| figure.size)
+}
+
+/// Returns ` BENCH_JOBS=1,2` when only some jobs ran, and nothing when all did.
+fn jobs_setting(jobs: &[Job]) -> String {
+    if jobs.len() == Job::ALL.len() {
+        return String::new();
+    }
+    let numbers: Vec<String> = jobs
+        .iter()
+        .filter_map(|job| Job::ALL.iter().position(|candidate| candidate == job))
+        .map(|index| (index + 1).to_string())
+        .collect();
+    format!(" BENCH_JOBS={}", numbers.join(","))
+}
