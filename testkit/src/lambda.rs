@@ -25,7 +25,7 @@ pub struct LambdaWatch {
     log_path: PathBuf,
 }
 
-/// What `cargo lambda invoke` printed, and whether the function returned an error.
+/// The output of `cargo lambda invoke`, and whether the function returned an error.
 #[derive(Debug)]
 pub struct Invocation {
     pub succeeded: bool,

@@ -299,3 +299,26 @@ async fn keys_outside_the_prefix_and_other_buckets_are_skipped() {
     assert_eq!(result["records"][1]["outcome"], "skipped");
     assert!(clouds.oss.request_log().is_empty());
 }
+
+#[tokio::test]
+async fn state_prefix_inside_the_sync_prefix_is_rejected_at_start() {
+    let clouds = LocalClouds::start("sync-state-prefix").await.unwrap();
+    let mut env = clouds.sync_env();
+    env.push(("STATE_PREFIX".to_string(), "mysql/state/".to_string()));
+    let lookup = move |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+
+    let result = SyncFunction::from_env(&lookup, &aws::sdk_config(&clouds.moto_url)).await;
+
+    let Err(error) = result else {
+        panic!("a state prefix under mysql/ must be rejected");
+    };
+    assert!(
+        error.to_string().contains("STATE_PREFIX=mysql/state/"),
+        "{error}"
+    );
+}

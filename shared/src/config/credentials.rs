@@ -1,4 +1,4 @@
-//! Where the Aliyun AccessKey pair (and the WeCom key) come from: the environment, or one
+//! The source of the Aliyun AccessKey pair and the WeCom key: the environment, or one
 //! Secrets Manager secret named by ARN.
 
 use super::{ConfigError, Lookup, optional};
@@ -11,7 +11,7 @@ pub const ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
 pub const SECURITY_TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
 pub const WECOM_WEBHOOK_KEY: &str = "WECOM_WEBHOOK_KEY";
 
-/// Where the credentials are read from.
+/// The source of the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialsSource {
     Environment(BridgeSecrets),

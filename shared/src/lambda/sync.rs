@@ -67,6 +67,17 @@ impl SyncFunction {
         let s3_client = build_client(sdk_config, &config.s3);
         let source = S3Store::new(s3_client, config.source_bucket.clone());
         let alerting = AlertingConfig::from_env(lookup, secrets.wecom_webhook_key, &source).await?;
+        let source_prefix = &config.settings.source_prefix;
+        if alerting.state_prefix.starts_with(source_prefix.as_str())
+            || source_prefix.starts_with(alerting.state_prefix.as_str())
+        {
+            // Markers under the sync prefix would trigger the sync and be copied to OSS.
+            return Err(ConfigError::Invalid {
+                name: "STATE_PREFIX",
+                value: alerting.state_prefix,
+                reason: format!("must not overlap SYNC_SOURCE_PREFIX {source_prefix}"),
+            });
+        }
         let alerts = Alerts::new(alerting, Arc::new(source.clone()))?;
         let sink = OssStore::new(config.oss.clone()).map_err(|error| ConfigError::Invalid {
             name: "OSS_ENDPOINT",

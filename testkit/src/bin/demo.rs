@@ -1,7 +1,8 @@
 //! `make demo`: the pipeline on the local clouds, printed in English and Chinese.
 //!
 //! It starts moto and the fake OSS on 127.0.0.1, uploads an RDS export file set to S3, sends the
-//! S3 events to `s3-oss-sync` running under `cargo lambda watch`, and prints each object's fate.
+//! S3 events to the `s3-oss-sync` binary running its Lambda runtime loop against `cargo lambda
+//! watch`, and prints what happened to each object.
 //! Everything it starts stops when it ends.
 
 use std::io::Write;
@@ -104,6 +105,31 @@ async fn main() -> anyhow::Result<()> {
     // S3 delivers at least once: the same event again must change nothing.
     let repeat = event_dir.path().join("event-1.json");
     let repeated = outcome_of(&watch.invoke(&repeat)?.output);
+
+    // A different object already at the OSS key is a conflict: nothing is overwritten, and the
+    // WeCom group hears about it.
+    let conflict_key =
+        format!("mysql/{EXPORT_ID}/shop/shop.audit_log/1/part-00000-conflict.gz.parquet");
+    let conflict_etag = clouds
+        .put_s3_object(&conflict_key, sample_bytes(128 * 1024, 99))
+        .await?;
+    clouds.oss.put_object_direct(
+        OSS_BUCKET,
+        &format!("iotdb-backup/{conflict_key}"),
+        b"an older, different file",
+        &[],
+    )?;
+    let conflict_event = object_created_event(&[CreatedObject {
+        event: "Put",
+        bucket: &clouds.bucket,
+        key: &conflict_key,
+        size: 128 * 1024,
+        etag: &conflict_etag,
+        sequencer: "0062F1A4B3C2D1EFFF",
+    }]);
+    let conflict_path = event_dir.path().join("event-conflict.json");
+    std::fs::write(&conflict_path, serde_json::to_vec_pretty(&conflict_event)?)?;
+    let conflicted = outcome_of(&watch.invoke(&conflict_path)?.output);
     drop(watch);
 
     println!("[4/4] Results / 结果");
@@ -133,6 +159,9 @@ async fn main() -> anyhow::Result<()> {
     }
     println!(
         "Repeated delivery of the 64 MiB event / 重复投递 64 MiB 事件: {repeated} (expected already_synced / 应为已同步)"
+    );
+    println!(
+        "Conflicting object at the OSS key / OSS 中同名对象内容不同: {conflicted} (expected failed, not overwritten / 应失败且不覆盖)"
     );
     let pending = clouds.oss.pending_uploads(OSS_BUCKET).len();
     println!("Incomplete multipart uploads left in OSS / OSS 中未完成的分片上传: {pending}");
