@@ -35,7 +35,7 @@ pub const SNAPSHOT_REQUIRE_ENCRYPTION: &str = "SNAPSHOT_REQUIRE_ENCRYPTION";
 pub const EXPORT_STUCK_AFTER_HOURS: &str = "EXPORT_STUCK_AFTER_HOURS";
 pub const AWS_ENDPOINT_URL_RDS: &str = "AWS_ENDPOINT_URL_RDS";
 
-/// The folder under the state prefix that holds the export transition markers.
+/// The folder under the state prefix that contains the export transition markers.
 pub const EXPORT_MARKER_FOLDER: &str = "exports";
 
 /// How to reach RDS, beyond what `aws_config` reads from the environment.

@@ -63,7 +63,7 @@ impl<'a> SyncReconciler<'a> {
         }
     }
 
-    /// Returns and forgets the failures of every reconciliation so far.
+    /// Returns the failures collected by every reconciliation so far and clears the list.
     pub fn take_failures(&self) -> Vec<ReconcileFailure> {
         let mut failures = self
             .failures

@@ -3,9 +3,10 @@
 //!
 //! Lambda retries the invocation only when `DescribeExportTasks` failed in a way that may pass
 //! (throttling, 5xx, no reply), and input that matches no trigger is returned as an error.
-//! Everything else is reported in the result and not retried: `FAILED`, `CANCELED` and stuck
-//! exports are alerted once (a marker per task and state, written with a conditional put), and a
-//! reconciliation that ran out of time or could not copy an object continues on the next poll.
+//! Everything else is reported in the result and not retried. `FAILED`, `CANCELED` and stuck
+//! exports are alerted once, because a marker per task and state is written with a conditional
+//! put. A reconciliation that ran out of time or could not copy an object continues on the next
+//! poll.
 
 use std::sync::Arc;
 use std::time::Duration;

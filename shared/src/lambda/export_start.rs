@@ -111,7 +111,7 @@ impl ExportStartFunction {
         })
     }
 
-    /// Starts the exports the trigger asks for and returns one result per source.
+    /// Starts the exports that the trigger requests and returns one result per source.
     ///
     /// # Errors
     /// [`ExportInvocationError::InvalidInput`] for input that matches no trigger, and
