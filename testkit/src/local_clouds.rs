@@ -194,7 +194,7 @@ fn pairs<const N: usize>(pairs: [(&str, String); N]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// What [`prepare_export_demo`] set up.
+/// The snapshots, task ids, exported keys and environments that [`prepare_export_demo`] set up.
 pub struct ExportDemo {
     pub start_env: Vec<(String, String)>,
     pub poll_env: Vec<(String, String)>,
