@@ -1,8 +1,11 @@
 //! The local clouds as one unit: moto for S3 and the fake OSS, with the environment that points a
-//! function at them. Tests and `make demo` share it so that both run the same set-up.
+//! function at them (the export functions also use the scripted RDS fake). Tests and `make demo` share it so that both run the same set-up.
+
+use backup_bridge::aws::export_id;
 
 use crate::fake_oss::{FakeOss, FakeOssConfig};
 use crate::fake_wecom::FakeWecom;
+use crate::fake_rds_export::{ExportPlan, FakeRdsExport, FakeSnapshot};
 use crate::{aws, moto};
 
 /// The OSS bucket the fake serves, reached in custom-domain mode at `localhost`, so that a
@@ -107,4 +110,167 @@ pub fn sample_bytes(len: usize, seed: u64) -> Vec<u8> {
             (state >> 24) as u8
         })
         .collect()
+}
+
+/// The DB instance and Aurora cluster that [`LocalClouds::export_start_env`] configures.
+pub const EXPORT_INSTANCE: &str = "prod-db";
+pub const EXPORT_CLUSTER: &str = "aurora-prod";
+/// The `FailureCause` of the failing export that [`prepare_export_demo`] scripts.
+pub const DEMO_FAILURE_CAUSE: &str = "The IAM role lost s3:PutObject on the export bucket.";
+
+impl LocalClouds {
+    /// Returns the environment of `rds-export-start` against these clouds, with RDS served by
+    /// the scripted fake at `rds_endpoint`.
+    pub fn export_start_env(&self, rds_endpoint: &str) -> Vec<(String, String)> {
+        let mut env = self.export_common_env(rds_endpoint);
+        env.extend(pairs([
+            (
+                "RDS_SOURCES",
+                format!("instance:{EXPORT_INSTANCE},cluster:{EXPORT_CLUSTER}"),
+            ),
+            (
+                "EXPORT_IAM_ROLE_ARN",
+                "arn:aws:iam::123456789012:role/rds-s3-export".into(),
+            ),
+            (
+                "EXPORT_KMS_KEY_ID",
+                "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .into(),
+            ),
+        ]));
+        env
+    }
+
+    /// Returns the environment of `rds-export-poll` against these clouds and the fake OSS, with
+    /// RDS served by the scripted fake at `rds_endpoint`.
+    pub fn export_poll_env(&self, rds_endpoint: &str) -> Vec<(String, String)> {
+        let config = self.oss.config();
+        let mut env = self.export_common_env(rds_endpoint);
+        env.extend(pairs([
+            (
+                "OSS_ENDPOINT",
+                format!("http://{OSS_DOMAIN}:{}", self.oss.port()),
+            ),
+            ("OSS_CUSTOM_DOMAIN", "true".into()),
+            ("OSS_ALLOW_HTTP", "true".into()),
+            ("OSS_REGION", config.region.clone()),
+            ("OSS_BUCKET", OSS_BUCKET.into()),
+            ("OSS_PREFIX", "iotdb-backup/mysql/".into()),
+            ("SYNC_PART_SIZE_MIB", "1".into()),
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", config.access_key_id.clone()),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                config.access_key_secret.clone(),
+            ),
+        ]));
+        env
+    }
+
+    fn export_common_env(&self, rds_endpoint: &str) -> Vec<(String, String)> {
+        pairs([
+            ("EXPORT_BUCKET", self.bucket.clone()),
+            ("EXPORT_PREFIX", "mysql".into()),
+            ("EXPORT_ID_PREFIX", export_id::DEFAULT_PREFIX.into()),
+            ("AWS_ENDPOINT_URL_RDS", rds_endpoint.to_string()),
+            ("AWS_ENDPOINT_URL_S3", self.moto_url.clone()),
+            ("S3_FORCE_PATH_STYLE", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", aws::TEST_REGION.into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ])
+    }
+}
+
+/// Adds the variables that send alerts to the fake WeCom robot at `base_url` with `key`.
+pub fn with_wecom(
+    mut env: Vec<(String, String)>,
+    base_url: &str,
+    key: &str,
+) -> Vec<(String, String)> {
+    env.extend(pairs([
+        ("WECOM_WEBHOOK_KEY", key.to_string()),
+        ("WECOM_BASE_URL", base_url.to_string()),
+        ("WECOM_ALLOWED_HOSTS", "http://127.0.0.1".into()),
+    ]));
+    env
+}
+
+fn pairs<const N: usize>(pairs: [(&str, String); N]) -> Vec<(String, String)> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect()
+}
+
+/// The snapshots, task ids, exported keys and environments that [`prepare_export_demo`] set up.
+pub struct ExportDemo {
+    pub start_env: Vec<(String, String)>,
+    pub poll_env: Vec<(String, String)>,
+    /// The instance snapshot whose export completes.
+    pub completing: FakeSnapshot,
+    pub completing_task_id: String,
+    /// The S3 keys placed under the completing export's prefix, as RDS would write them.
+    pub exported_keys: Vec<String>,
+    /// The cluster snapshot whose export fails with [`DEMO_FAILURE_CAUSE`].
+    pub failing: FakeSnapshot,
+    pub failing_task_id: String,
+}
+
+/// Prepares the export demo: an instance snapshot whose export completes after two polls and
+/// a cluster snapshot whose export fails after two polls, both an hour old, and the exported
+/// files of the first already in S3. Returns the environment of both functions.
+pub async fn prepare_export_demo(
+    clouds: &LocalClouds,
+    rds: &FakeRdsExport,
+) -> anyhow::Result<ExportDemo> {
+    let created = chrono::Utc::now() - chrono::Duration::hours(1);
+    let completing = FakeSnapshot {
+        id: "rds:prod-db-demo".into(),
+        source_id: EXPORT_INSTANCE.into(),
+        cluster: false,
+        created,
+        status: "available".into(),
+        encrypted: true,
+        snapshot_type: "automated".into(),
+    };
+    let failing = FakeSnapshot {
+        id: "rds:aurora-prod-demo".into(),
+        source_id: EXPORT_CLUSTER.into(),
+        cluster: true,
+        ..completing.clone()
+    };
+    rds.add_snapshot(completing.clone());
+    rds.add_snapshot(failing.clone());
+    rds.plan_export(&completing.arn(), ExportPlan::Completes { after: 2 });
+    let failure = ExportPlan::Fails {
+        after: 2,
+        cause: DEMO_FAILURE_CAUSE.into(),
+    };
+    rds.plan_export(&failing.arn(), failure);
+
+    let completing_task_id = export_id::for_snapshot(&completing.id);
+    let failing_task_id = export_id::for_snapshot(&failing.id);
+    let mut exported_keys = Vec::new();
+    let tables = [
+        ("shop.orders", 300 * 1024),
+        ("shop.users", 2 * 1024 * 1024 + 99),
+    ];
+    for (index, (table, size)) in tables.into_iter().enumerate() {
+        let key = format!("mysql/{completing_task_id}/shop/{table}/1/part-00000-demo.gz.parquet");
+        clouds
+            .put_s3_object(&key, sample_bytes(size, index as u64 + 10))
+            .await?;
+        exported_keys.push(key);
+    }
+    let endpoint = rds.endpoint();
+    Ok(ExportDemo {
+        start_env: clouds.export_start_env(&endpoint),
+        poll_env: clouds.export_poll_env(&endpoint),
+        completing,
+        completing_task_id,
+        exported_keys,
+        failing,
+        failing_task_id,
+    })
 }

@@ -279,9 +279,9 @@ async fn export_events_poll_their_snapshot() {
     let reconciler = ScriptedReconciler::new(vec![synced(2)]);
 
     for sample in [
-        "rds-export-completed.json",
-        "rds-export-failed.json",
-        "rds-export-canceled.json",
+        "rds-export-poll-completed.json",
+        "rds-export-poll-failed.json",
+        "rds-export-poll-canceled.json",
     ] {
         let trigger = parse_export_poll(&sample_event(sample))
             .unwrap_or_else(|error| panic!("sample {sample} did not parse: {error}"));
@@ -305,7 +305,7 @@ async fn export_events_poll_their_snapshot() {
 
 #[tokio::test]
 async fn schedule_sample_polls_every_task() {
-    let trigger = parse_export_poll(&sample_event("rds-export-schedule.json"))
+    let trigger = parse_export_poll(&sample_event("rds-export-poll-schedule.json"))
         .unwrap_or_else(|error| panic!("sample did not parse: {error}"));
     assert_eq!(trigger, ExportPollTrigger::Schedule);
 }

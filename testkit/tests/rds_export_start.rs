@@ -319,11 +319,11 @@ async fn sample_events_start_exports() {
 
     for (sample, snapshot_id) in [
         (
-            "rds-automated-snapshot-instance.json",
+            "rds-export-start-snapshot-instance.json",
             "rds:prod-db-2024-01-01-00-05",
         ),
         (
-            "rds-automated-snapshot-cluster.json",
+            "rds-export-start-snapshot-cluster.json",
             "rds:aurora-prod-2024-01-01-00-05",
         ),
         ("rds-export-start-direct.json", "manual-prod-db-1"),

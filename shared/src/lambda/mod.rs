@@ -1,6 +1,9 @@
 //! Lambda entry points: each function's handler, between the trigger event and its job, and the
 //! start-up that every `main` shares.
 
+pub mod export_alerts;
+pub mod export_poll;
+pub mod export_start;
 pub mod sync;
 
 /// Loads the AWS SDK configuration from the Lambda environment (region, credentials, and the
