@@ -6,6 +6,7 @@
 
 mod alerting;
 mod credentials;
+mod pull;
 mod sync;
 
 use std::str::FromStr;
@@ -14,6 +15,7 @@ use thiserror::Error;
 
 pub use alerting::{AlertingConfig, Alerts};
 pub use credentials::{CredentialsSource, load_secrets};
+pub use pull::PullConfig;
 pub use sync::SyncConfig;
 
 use crate::alert::{RulesError, WeComConfigError};

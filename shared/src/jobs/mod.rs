@@ -2,4 +2,5 @@
 
 pub mod export_poll;
 pub mod export_start;
+pub mod pull;
 pub mod sync;

@@ -1,6 +1,7 @@
 //! Lambda entry points: each function's handler, between the trigger event and its job, and the
 //! start-up that every `main` shares.
 
+pub mod pull;
 pub mod sync;
 
 /// Loads the AWS SDK configuration from the Lambda environment (region, credentials, and the
