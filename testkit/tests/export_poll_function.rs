@@ -1,6 +1,6 @@
 //! Tests of the `rds-export-poll` handler against the scripted RDS fake, moto, the fake OSS and
-//! the fake WeCom robot, fed with the sample events in `events/`. One test runs the function
-//! binary under `cargo lambda watch`.
+//! the fake WeCom robot, fed with the sample events in `events/`. The runtime-loop test lives in
+//! the function's crate.
 
 use backup_bridge::aws::export_id;
 use backup_bridge::checksum::crc64;

@@ -7,6 +7,7 @@
 mod alerting;
 mod credentials;
 pub mod export;
+mod pull;
 mod sync;
 
 use std::str::FromStr;
@@ -16,6 +17,7 @@ use thiserror::Error;
 pub use alerting::{AlertingConfig, Alerts};
 pub use credentials::{CredentialsSource, load_secrets};
 pub use export::{ExportPollFunctionConfig, ExportStartFunctionConfig, RdsClientOptions};
+pub use pull::PullConfig;
 pub use sync::SyncConfig;
 
 use crate::alert::{RulesError, WeComConfigError};

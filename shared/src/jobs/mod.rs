@@ -3,4 +3,5 @@
 pub mod export_poll;
 pub mod export_start;
 pub mod reconcile;
+pub mod pull;
 pub mod sync;

@@ -4,6 +4,7 @@
 pub mod export_alerts;
 pub mod export_poll;
 pub mod export_start;
+pub mod pull;
 pub mod sync;
 
 /// Loads the AWS SDK configuration from the Lambda environment (region, credentials, and the
