@@ -27,9 +27,10 @@ fmt:
 check-template: setup
 	cfn-lint template.yaml
 
-## demo: the pipeline on the local clouds, printing what happened
+## demo: the pipeline on the local clouds, printing what happened. It builds like `make test`
+## (test profile, same features), so the binaries are reused rather than compiled twice.
 demo: setup
-	cargo build --locked --workspace --bins
+	cargo test --workspace --locked --no-run
 	target/debug/demo
 
 ## bench: copy engine vs rclone and a raw GET on 127.0.0.1, cold starts; writes docs/benchmarks.md

@@ -4,8 +4,8 @@
 use backup_bridge::aws::export_id;
 
 use crate::fake_oss::{FakeOss, FakeOssConfig};
-use crate::fake_wecom::FakeWecom;
 use crate::fake_rds_export::{ExportPlan, FakeRdsExport, FakeSnapshot};
+use crate::fake_wecom::FakeWecom;
 use crate::{aws, moto};
 
 /// The OSS bucket the fake serves, reached in custom-domain mode at `localhost`, so that a

@@ -52,6 +52,10 @@ async fn cargo_lambda_invoke_reports_a_failed_export() {
 
     let (invocation, log) = invocation;
     assert!(invocation.succeeded, "{}\n{log}", invocation.output);
-    assert!(invocation.output.contains("\"FAILED\""), "{}", invocation.output);
+    assert!(
+        invocation.output.contains("\"FAILED\""),
+        "{}",
+        invocation.output
+    );
     assert!(invocation.output.contains(cause), "{}", invocation.output);
 }

@@ -42,6 +42,10 @@ async fn cargo_lambda_invoke_starts_an_export() {
 
     let (invocation, log) = invocation;
     assert!(invocation.succeeded, "{}\n{log}", invocation.output);
-    assert!(invocation.output.contains("\"started\""), "{}", invocation.output);
+    assert!(
+        invocation.output.contains("\"started\""),
+        "{}",
+        invocation.output
+    );
     assert_eq!(rds.task_ids(), vec![export_id::for_snapshot(id)]);
 }

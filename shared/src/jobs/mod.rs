@@ -2,6 +2,6 @@
 
 pub mod export_poll;
 pub mod export_start;
-pub mod reconcile;
 pub mod pull;
+pub mod reconcile;
 pub mod sync;

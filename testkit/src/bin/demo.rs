@@ -10,8 +10,11 @@ use std::io::Write;
 use anyhow::Context;
 use backup_bridge::checksum::crc64;
 use serde_json::Value;
+use testkit::fake_rds_export::FakeRdsExport;
 use testkit::lambda::LambdaWatch;
-use testkit::local_clouds::{LocalClouds, OSS_BUCKET, sample_bytes};
+use testkit::local_clouds::{
+    LocalClouds, OSS_BUCKET, WECOM_KEY, prepare_export_demo, sample_bytes, with_wecom,
+};
 use testkit::s3_events::{CreatedObject, object_created_event};
 
 const EXPORT_ID: &str = "bb-prod-mysql-2026-12-04-03-00-5f3a9c1e";
@@ -58,7 +61,7 @@ fn export_files() -> Vec<ExportFile> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!("== backup-bridge demo / 演示 ==");
-    println!("[1/4] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
+    println!("[1/5] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
     let clouds = LocalClouds::start("demo-exports").await?;
     println!(
         "      moto S3:  {}  bucket s3://{}",
@@ -69,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         clouds.oss.port()
     );
 
-    println!("[2/4] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
+    println!("[2/5] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
     let files = export_files();
     let mut uploaded = Vec::new();
     for (index, file) in files.iter().enumerate() {
@@ -79,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         uploaded.push((etag, crc));
     }
 
-    println!("[3/4] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
+    println!("[3/5] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
     let binary = std::env::current_exe()?.with_file_name("s3-oss-sync");
     let watch = LambdaWatch::start(&binary, &clouds.sync_env())?;
     let event_dir = tempfile::tempdir()?;
@@ -132,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let conflicted = outcome_of(&watch.invoke(&conflict_path)?.output);
     drop(watch);
 
-    println!("[4/4] Results / 结果");
+    println!("[4/5] Results / 结果");
     println!(
         "{:<70} {:>10} {:>21} {:<10}",
         "source key → OSS key / 源 key → OSS key", "bytes/字节", "CRC-64", "outcome/结果"
@@ -175,8 +178,88 @@ async fn main() -> anyhow::Result<()> {
         all_verified,
         "some objects did not reach OSS intact / 部分对象未能完整到达 OSS"
     );
-    println!("Done / 完成: every object verified byte for byte / 所有对象均已逐字节校验.");
+    println!("Every object verified byte for byte / 所有对象均已逐字节校验.");
+
+    run_export_step(&clouds).await?;
+
+    println!();
+    println!("Messages the WeCom group robot received / 企业微信群机器人收到的消息:");
+    println!("{}", clouds.wecom.render_text());
+    println!("Done / 完成.");
     Ok(())
+}
+
+/// Exports two Amazon RDS snapshots through `rds-export-start` and follows them with
+/// `rds-export-poll`: one completes and is reconciled into OSS, the other fails and is alerted.
+async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
+    println!();
+    println!("[5/5] Amazon RDS snapshot exports / Amazon RDS snapshot 导出 (scripted RDS API)");
+    let rds = FakeRdsExport::start().await?;
+    let demo = prepare_export_demo(clouds, &rds).await?;
+    let robot = clouds.wecom.base_url();
+    let start_env = with_wecom(demo.start_env.clone(), &robot, WECOM_KEY);
+    let poll_env = with_wecom(demo.poll_env.clone(), &robot, WECOM_KEY);
+    let bin_dir = std::env::current_exe()?
+        .parent()
+        .context("the demo binary has no folder")?
+        .to_path_buf();
+    let events = testkit::paths::workspace_root()?.join("events");
+
+    let start = LambdaWatch::start(&bin_dir.join("rds-export-start"), &start_env)?;
+    let started = start.invoke(&events.join("rds-export-start-schedule.json"))?;
+    drop(start);
+    for source in json_of(&started.output)["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "      export start / 发起导出: {} → {} ({})",
+            source["snapshot_id"].as_str().unwrap_or("-"),
+            source["task_id"].as_str().unwrap_or("-"),
+            source["outcome"].as_str().unwrap_or("-"),
+        );
+    }
+
+    let poll = LambdaWatch::start(&bin_dir.join("rds-export-poll"), &poll_env)?;
+    for round in 1..=2 {
+        let polled = poll.invoke(&events.join("rds-export-poll-schedule.json"))?;
+        for transition in json_of(&polled.output)["transitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            println!(
+                "      poll {round} / 第 {round} 次轮询: {} → {}",
+                transition["task_id"].as_str().unwrap_or("-"),
+                transition["state"].as_str().unwrap_or("-"),
+            );
+        }
+    }
+    drop(poll);
+
+    let synced = demo.exported_keys.iter().all(|key| {
+        clouds
+            .oss
+            .object(OSS_BUCKET, &format!("iotdb-backup/{key}"))
+            .is_some()
+    });
+    println!(
+        "      export {} files in OSS / 导出文件已到达 OSS: {}",
+        demo.completing_task_id,
+        if synced { "yes / 是" } else { "NO / 否" }
+    );
+    anyhow::ensure!(
+        synced,
+        "the completed export did not reach OSS / 完成的导出未到达 OSS"
+    );
+    Ok(())
+}
+
+/// Parses the JSON object in `cargo lambda invoke` output.
+fn json_of(output: &str) -> Value {
+    let start = output.find('{').unwrap_or(0);
+    serde_json::from_str(&output[start..]).unwrap_or(Value::Null)
 }
 
 /// Reads the outcome of the first record from `cargo lambda invoke` output.
