@@ -62,6 +62,8 @@ impl LambdaWatch {
                 "127.0.0.1",
             ])
             .args(["--invoke-port", &port.to_string()])
+            // The emulator's deadline for each invocation, as a function's Timeout would set it.
+            .args(["--timeout", "900"])
             .current_dir(paths::workspace_root()?)
             .env("PATH", paths::path_with_venv()?)
             .stdin(Stdio::null())

@@ -55,13 +55,24 @@ pub struct DispatchFailure {
     pub error: DeliveryError,
 }
 
-/// Converts a Lambda deadline (milliseconds since the Unix epoch, as in the invocation context)
-/// into a dispatch deadline that leaves `margin` for the job to finish. A deadline already passed
-/// becomes now.
-pub fn deadline_before(lambda_deadline_ms: u64, margin: std::time::Duration) -> Instant {
+/// Deadlines below this (2001-09-09 in epoch milliseconds) are durations, not instants.
+const EPOCH_MS_FLOOR: u64 = 1_000_000_000_000;
+
+/// Returns the time left before a Lambda deadline. Lambda sends milliseconds since the Unix
+/// epoch; the `cargo lambda watch` emulator (1.9) sends the timeout itself (`600000`), which is
+/// taken as that many milliseconds from now. A deadline already passed gives zero.
+pub fn remaining_before(lambda_deadline_ms: u64) -> std::time::Duration {
+    if lambda_deadline_ms < EPOCH_MS_FLOOR {
+        return std::time::Duration::from_millis(lambda_deadline_ms);
+    }
     let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
-    let remaining = std::time::Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms));
-    Instant::now() + remaining.saturating_sub(margin)
+    std::time::Duration::from_millis(lambda_deadline_ms.saturating_sub(now_ms))
+}
+
+/// Converts a Lambda deadline (see [`remaining_before`]) into a dispatch deadline that leaves
+/// `margin` for the job to finish. A deadline already passed becomes now.
+pub fn deadline_before(lambda_deadline_ms: u64, margin: std::time::Duration) -> Instant {
+    Instant::now() + remaining_before(lambda_deadline_ms).saturating_sub(margin)
 }
 
 /// Applies rules, deduplication and grouping to alert batches and sends them to a WeCom robot.
@@ -247,6 +258,12 @@ mod tests {
         let remaining = deadline.saturating_duration_since(Instant::now());
         assert!(remaining <= Duration::from_secs(7));
         assert!(remaining > Duration::ZERO);
+    }
+
+    #[test]
+    fn emulator_timeout_counts_from_now() {
+        let remaining = remaining_before(600_000);
+        assert_eq!(remaining, Duration::from_secs(600));
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub const FUNCTION_NAME: &str = "rds-export-poll";
 /// Time kept back from the invocation deadline for sending alerts.
 const ALERT_MARGIN: Duration = Duration::from_secs(5);
 /// Time kept back from the invocation deadline when reconciling: writing markers, alerting and
-/// the copy that is still running when the budget ends.
+/// the copy that is still running when the budget ends. A short invocation keeps a quarter of
+/// its remaining time instead, so that it still reconciles something.
 const RECONCILE_MARGIN: Duration = Duration::from_secs(30);
 
 /// The clients and settings that every invocation of `rds-export-poll` shares.
@@ -95,7 +96,9 @@ impl ExportPollFunction {
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, ExportInvocationError> {
         let request_id = event.context.request_id.clone();
         let alert_deadline = deadline_before(event.context.deadline, ALERT_MARGIN);
-        let reconcile_deadline = deadline_before(event.context.deadline, RECONCILE_MARGIN);
+        let remaining = crate::alert::remaining_before(event.context.deadline);
+        let margin = RECONCILE_MARGIN.min(remaining / 4);
+        let reconcile_deadline = deadline_before(event.context.deadline, margin);
         let budget = reconcile_deadline.saturating_duration_since(tokio::time::Instant::now());
         let trigger = parse_export_poll(&event.payload).inspect_err(|error| {
             tracing::error!(%error, "rejected an input that matches no trigger");

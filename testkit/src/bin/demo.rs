@@ -207,6 +207,12 @@ async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
 
     let start = LambdaWatch::start(&bin_dir.join("rds-export-start"), &start_env)?;
     let started = start.invoke(&events.join("rds-export-start-schedule.json"))?;
+    anyhow::ensure!(
+        started.succeeded,
+        "rds-export-start failed: {}\n{}",
+        started.output,
+        start.log()
+    );
     drop(start);
     for source in json_of(&started.output)["sources"]
         .as_array()
@@ -224,6 +230,12 @@ async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
     let poll = LambdaWatch::start(&bin_dir.join("rds-export-poll"), &poll_env)?;
     for round in 1..=2 {
         let polled = poll.invoke(&events.join("rds-export-poll-schedule.json"))?;
+        anyhow::ensure!(
+            polled.succeeded,
+            "rds-export-poll failed: {}\n{}",
+            polled.output,
+            poll.log()
+        );
         for transition in json_of(&polled.output)["transitions"]
             .as_array()
             .into_iter()
