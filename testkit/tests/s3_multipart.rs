@@ -116,11 +116,9 @@ async fn unknown_upload_id_maps_to_no_such_upload() {
     assert!(error.location.contains("not-an-upload-id"));
 }
 
-// moto 5.2.5 serialises ListParts with a `ListPartsResponse` root element where S3 sends
-// `ListPartsResult`, and aws-sdk-s3 rejects the reply. Run with `--ignored` against a moto
-// release that fixes it.
+// moto 5.2.5 serialised ListParts with a `ListPartsResponse` root element, which aws-sdk-s3
+// rejects; 5.2.6 (the pinned version) sends `ListPartsResult` as S3 does.
 #[tokio::test]
-#[ignore = "moto 5.2.5 answers ListParts with XML that aws-sdk-s3 rejects"]
 async fn list_parts_reports_uploaded_parts() {
     let store = store("list-parts").await;
     let key = "mysql/listed.bin";
