@@ -15,6 +15,8 @@ pub enum Fixture {
     Numeric,
     /// Every scalar as a JSON string, `Encryption` as a string that contains JSON.
     AllStrings,
+    /// A `DescribeBackups` response built by the caller, such as a generated demo backup.
+    Inline(&'static str),
 }
 
 impl Fixture {
@@ -25,6 +27,7 @@ impl Fixture {
             Fixture::AllStrings => {
                 include_str!("../../fixtures/aliyun/describe_backups_strings.json")
             }
+            Fixture::Inline(json) => json,
         }
     }
 }
