@@ -61,7 +61,7 @@ fn export_files() -> Vec<ExportFile> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!("== backup-bridge demo / 演示 ==");
-    println!("[1/5] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
+    println!("[1/6] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
     let clouds = LocalClouds::start("demo-exports").await?;
     println!(
         "      moto S3:  {}  bucket s3://{}",
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
         clouds.oss.port()
     );
 
-    println!("[2/5] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
+    println!("[2/6] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
     let files = export_files();
     let mut uploaded = Vec::new();
     for (index, file) in files.iter().enumerate() {
@@ -82,7 +82,7 @@ async fn main() -> anyhow::Result<()> {
         uploaded.push((etag, crc));
     }
 
-    println!("[3/5] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
+    println!("[3/6] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
     let binary = std::env::current_exe()?.with_file_name("s3-oss-sync");
     let watch = LambdaWatch::start(&binary, &clouds.sync_env())?;
     let event_dir = tempfile::tempdir()?;
@@ -135,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
     let conflicted = outcome_of(&watch.invoke(&conflict_path)?.output);
     drop(watch);
 
-    println!("[4/5] Results / 结果");
+    println!("[4/6] Results / 结果");
     println!(
         "{:<70} {:>10} {:>21} {:<10}",
         "source key → OSS key / 源 key → OSS key", "bytes/字节", "CRC-64", "outcome/结果"
@@ -180,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("Every object verified byte for byte / 所有对象均已逐字节校验.");
 
+    run_pull_step(&clouds).await?;
     run_export_step(&clouds).await?;
 
     println!();
@@ -189,11 +190,87 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Lists a generated Aliyun physical backup on the fake RDS API, validates it and pulls it from
+/// the fake OSS download URL into S3 through `aliyun-backup-pull` in the runtime loop.
+async fn run_pull_step(clouds: &LocalClouds) -> anyhow::Result<()> {
+    println!();
+    println!(
+        "[5/6] Aliyun RDS backup pull / 阿里云 RDS 备份集拉取 (fake RDS API, fake OSS download)"
+    );
+    let backup = clouds
+        .seed_aliyun_backup(256 * MIB as u64 + 4321, 77)
+        .await?;
+    println!(
+        "      backup / 备份集 {} of {}: {} ({} bytes, CRC-64 {})",
+        backup.backup_id, backup.instance_id, backup.file_name, backup.size, backup.crc64
+    );
+    let mut env = clouds.pull_env(&backup);
+    env.retain(|(name, _)| name != "PULL_PART_SIZE_MIB" && name != "PULL_CONCURRENCY");
+    env.push(("PULL_PART_SIZE_MIB".into(), "16".into()));
+    env.push(("PULL_CONCURRENCY".into(), "4".into()));
+    let binary = std::env::current_exe()?.with_file_name("aliyun-backup-pull");
+    let events = testkit::paths::workspace_root()?.join("events");
+    let pull = LambdaWatch::start(&binary, &env)?;
+    let pulled = pull.invoke(&events.join("aliyun-backup-pull-schedule.json"))?;
+    anyhow::ensure!(
+        pulled.succeeded,
+        "aliyun-backup-pull failed: {}\n{}",
+        pulled.output,
+        pull.log()
+    );
+    drop(pull);
+    for entry in json_of(&pulled.output)["backups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let bytes = entry["bytes"].as_u64().unwrap_or(0);
+        let seconds = entry["seconds"].as_f64().unwrap_or(0.0);
+        let throughput = if seconds > 0.0 {
+            bytes as f64 / (1024.0 * 1024.0) / seconds
+        } else {
+            0.0
+        };
+        println!(
+            "      {} → s3://{}/{}",
+            entry["outcome"].as_str().unwrap_or("-"),
+            clouds.bucket,
+            entry["key"].as_str().unwrap_or("-")
+        );
+        println!(
+            "      bytes/字节 {bytes}, parts/分片 {}, CRC-64 {}, {seconds:.1} s, {throughput:.0} MiB/s",
+            entry["parts"],
+            entry["crc64"].as_str().unwrap_or("-"),
+        );
+    }
+    let head = testkit::aws::s3_client()
+        .head_object()
+        .bucket(&clouds.bucket)
+        .key(&backup.expected_key)
+        .send()
+        .await?;
+    let stored_crc = head
+        .metadata()
+        .and_then(|metadata| metadata.get("crc64ecma").cloned())
+        .unwrap_or_default();
+    let verified =
+        head.content_length() == Some(backup.size as i64) && stored_crc == backup.crc64.to_string();
+    println!(
+        "      in S3 with matching size and CRC-64 / S3 中大小与 CRC-64 一致: {}",
+        if verified { "yes / 是" } else { "NO / 否" }
+    );
+    anyhow::ensure!(
+        verified,
+        "the pulled backup does not match / 拉取的备份集不一致"
+    );
+    Ok(())
+}
+
 /// Exports two Amazon RDS snapshots through `rds-export-start` and follows them with
 /// `rds-export-poll`: one completes and is reconciled into OSS, the other fails and is alerted.
 async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
     println!();
-    println!("[5/5] Amazon RDS snapshot exports / Amazon RDS snapshot 导出 (scripted RDS API)");
+    println!("[6/6] Amazon RDS snapshot exports / Amazon RDS snapshot 导出 (scripted RDS API)");
     let rds = FakeRdsExport::start().await?;
     let demo = prepare_export_demo(clouds, &rds).await?;
     let robot = clouds.wecom.base_url();
