@@ -100,7 +100,10 @@ impl LambdaWatch {
             .with_context(|| format!("failed to start {}", binary.display()))?;
 
         Ok(Self {
-            watch: guard.0.take().expect("the guard holds the watch process"),
+            watch: guard
+                .0
+                .take()
+                .expect("the guard contains the watch process"),
             function,
             port,
             log_path,

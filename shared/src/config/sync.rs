@@ -14,7 +14,7 @@ pub const SYNC_CONCURRENCY: &str = "SYNC_CONCURRENCY";
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const S3_FORCE_PATH_STYLE: &str = "S3_FORCE_PATH_STYLE";
 
-/// Default part size: with 4 parts in flight, a copy holds about 40 MiB of body in memory.
+/// Default part size: with 4 parts in flight, a copy keeps about 40 MiB of body in memory.
 pub const DEFAULT_PART_SIZE_MIB: u64 = 8;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 
