@@ -32,6 +32,9 @@ use md5::{Digest, Md5};
 
 pub use store::StoredObject;
 
+/// Signs a GET link for (bucket, key) that expires at the given time.
+pub type LinkSigner = Arc<dyn Fn(&str, &str, DateTime<Utc>) -> String + Send + Sync>;
+
 /// Settings of one fake OSS server.
 #[derive(Clone)]
 pub struct FakeOssConfig {
@@ -281,7 +284,7 @@ impl FakeOss {
 
     /// Returns [`FakeOss::presign_get`] as a function that outlives this borrow, for a fake
     /// RDS API that hands out a fresh link on every call.
-    pub fn link_signer(&self) -> Arc<dyn Fn(&str, &str, DateTime<Utc>) -> String + Send + Sync> {
+    pub fn link_signer(&self) -> LinkSigner {
         let config = self.shared.config.clone();
         let endpoint_host = self.endpoint_host();
         let port = self.port();

@@ -279,6 +279,24 @@ pub(crate) fn delete_object(context: &Context) -> Result<Response, OssError> {
         .map_err(|error| OssError::internal(error.to_string()))
 }
 
+/// Takes the pending "expire the link mid-download" fault when this GetObject came through a
+/// query-signed link: returns where to cut the body and expires the link from now on.
+fn take_link_expiry(context: &Context) -> Option<u64> {
+    let expires: i64 = context.query("Expires")?.parse().ok()?;
+    let bytes = context
+        .shared
+        .expire_link_after
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()?;
+    *context
+        .shared
+        .links_expired_up_to
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expires);
+    Some(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,22 +343,4 @@ mod tests {
             RangeOutcome::Unsatisfiable
         );
     }
-}
-
-/// Takes the pending "expire the link mid-download" fault when this GetObject came through a
-/// query-signed link: returns where to cut the body and expires the link from now on.
-fn take_link_expiry(context: &Context) -> Option<u64> {
-    let expires: i64 = context.query("Expires")?.parse().ok()?;
-    let bytes = context
-        .shared
-        .expire_link_after
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .take()?;
-    *context
-        .shared
-        .links_expired_up_to
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expires);
-    Some(bytes)
 }
