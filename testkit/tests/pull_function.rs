@@ -214,7 +214,7 @@ async fn a_link_that_expires_mid_stream_is_renewed_and_resumed_with_range() {
         .and_then(|start| start.parse::<u64>().ok())
         .unwrap_or_else(|| panic!("the resumed download has no Range: {downloads:?}"));
     assert!(
-        resume_offset >= 5 * MIB && resume_offset <= 6 * MIB,
+        (5 * MIB..=6 * MIB).contains(&resume_offset),
         "{downloads:?}"
     );
     let describe_calls = backup
