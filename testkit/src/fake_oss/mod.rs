@@ -3,15 +3,17 @@
 //!
 //! Served operations: PutObject, GetObject (with `Range`), HeadObject, DeleteObject,
 //! InitiateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts
-//! and ListMultipartUploads. Every request must be virtual-hosted (`<bucket>.<endpoint_host>`) or
+//! and ListMultipartUploads, and CopyObject of an object onto itself (to replace its metadata).
+//! Every request must be virtual-hosted (`<bucket>.<endpoint_host>`) or
 //! go to a bound custom domain, and must carry a valid V4 signature or V1 query signature.
 //! Tests reach `<bucket>.oss-<region>.aliyuncs.com` at 127.0.0.1 by overriding DNS in the client;
 //! [`FakeOss::http_client`] builds a reqwest client that resolves every name to the fake.
 //!
-//! Not served: CopyObject, UploadPartCopy, listing objects, bucket operations, V4 query
+//! Not served: CopyObject between different objects, UploadPartCopy, listing objects, bucket operations, V4 query
 //! signatures, callbacks and server-side encryption.
 
 mod auth;
+mod copy;
 mod faults;
 mod listing;
 mod multipart;

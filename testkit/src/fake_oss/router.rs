@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use super::auth::{self, RequestToCheck};
 use super::xml::OssError;
-use super::{RecordedRequest, Shared, listing, multipart, objects};
+use super::{RecordedRequest, Shared, copy, listing, multipart, objects};
 
 /// Everything an operation handler needs about the request it serves.
 pub(crate) struct Context {
@@ -176,9 +176,12 @@ async fn dispatch(context: Context, body: Body) -> Result<Response, OssError> {
         };
     }
     if context.header("x-oss-copy-source").is_some() {
-        return Err(OssError::not_implemented(
-            "the fake OSS does not implement CopyObject or UploadPartCopy",
-        ));
+        return match method {
+            Method::PUT => copy::copy_object(&context),
+            _ => Err(OssError::not_implemented(format!(
+                "x-oss-copy-source on a {method} request"
+            ))),
+        };
     }
     match method {
         Method::PUT if context.has_query("uploadId") || context.has_query("partNumber") => {
