@@ -12,6 +12,7 @@ pub mod metric;
 pub mod model;
 pub mod render;
 pub mod rules;
+pub mod summary;
 pub mod templates;
 pub mod truncate;
 pub mod wecom;
@@ -102,6 +103,31 @@ impl Alerter {
 
     pub fn rules(&self) -> &AlertRules {
         &self.rules
+    }
+
+    /// Sends one message outside any alert group, such as the daily summary.
+    ///
+    /// # Errors
+    /// The robot's [`DeliveryError`]; it is also logged and counted as a metric.
+    pub async fn send_message(
+        &self,
+        function: &str,
+        message: &WeComMessage,
+        deadline: Instant,
+    ) -> Result<(), DeliveryError> {
+        let result = self.robot.send(message, deadline).await;
+        if let Err(error) = &result {
+            tracing::error!(function, %error, "failed to deliver a WeCom message");
+            let line = metric::delivery_failure_line(
+                function,
+                error.reason(),
+                error.errcode(),
+                1,
+                Utc::now(),
+            );
+            self.metrics.write_line(&line);
+        }
+        result
     }
 
     /// Dispatches a batch now; retries of rate-limited messages stop at `deadline`, which should

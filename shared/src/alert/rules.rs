@@ -116,7 +116,7 @@ pub struct AlertRules {
     pub kinds: BTreeMap<AlertKind, KindRule>,
     pub mentions: BTreeMap<Severity, Mentions>,
     pub dedup_window: Duration,
-    /// Whether a daily summary is wanted. NOTE: only the switch exists; no code sends a summary yet.
+    /// Whether the daily summary is sent (see [`crate::alert::summary`]).
     pub daily_summary: bool,
 }
 

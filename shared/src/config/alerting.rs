@@ -8,11 +8,14 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::{ConfigError, Lookup, optional, prefix};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::alert::summary::{self, RunTally};
 use crate::alert::{
     AlertBatch, AlertRules, Alerter, DispatchReport, WeComClient, WeComConfig, wecom,
 };
 use crate::secret::Secret;
-use crate::storage::{MarkerStore, ObjectSource, StorageError};
+use crate::storage::{MarkerStore, ObjectLister, ObjectSource, StorageError};
 
 pub const ALERT_RULES: &str = "ALERT_RULES";
 pub const ALERT_RULES_S3_KEY: &str = "ALERT_RULES_S3_KEY";
@@ -75,6 +78,11 @@ impl AlertingConfig {
 /// Sending never fails the job that raised the alerts.
 pub struct Alerts {
     alerter: Option<Alerter>,
+    /// The state bucket's markers, keys relative to the state prefix.
+    markers: Option<Arc<dyn MarkerStore>>,
+    state_prefix: String,
+    /// Lists the run records for the daily summary; set with [`Alerts::with_summary_lister`].
+    lister: Option<Arc<dyn ObjectLister>>,
 }
 
 impl Alerts {
@@ -84,24 +92,104 @@ impl Alerts {
     /// # Errors
     /// [`ConfigError::WeCom`] when the robot's URL is invalid or its host is not allowed.
     pub fn new(config: AlertingConfig, markers: Arc<dyn MarkerStore>) -> Result<Self, ConfigError> {
+        let prefixed: Arc<dyn MarkerStore> = Arc::new(PrefixedMarkers {
+            inner: markers,
+            prefix: config.state_prefix.clone(),
+        });
         let alerter = match config.wecom {
             None => {
                 tracing::warn!("no WeCom webhook key is configured; alerts are only logged");
                 None
             }
-            Some(wecom) => {
-                let markers = Arc::new(PrefixedMarkers {
-                    inner: markers,
-                    prefix: config.state_prefix,
-                });
-                Some(Alerter::new(
-                    config.rules,
-                    WeComClient::new(wecom)?,
-                    markers,
-                ))
+            Some(wecom) => Some(Alerter::new(
+                config.rules,
+                WeComClient::new(wecom)?,
+                prefixed.clone(),
+            )),
+        };
+        Ok(Self {
+            alerter,
+            markers: Some(prefixed),
+            state_prefix: config.state_prefix,
+            lister: None,
+        })
+    }
+
+    /// Lets the functions record their runs and send the daily summary when the rules ask for
+    /// it; `lister` lists the same bucket as the markers.
+    #[must_use]
+    pub fn with_summary_lister(mut self, lister: Arc<dyn ObjectLister>) -> Self {
+        self.lister = Some(lister);
+        self
+    }
+
+    /// Records what the invocation did and, when the previous day's summary is due and no
+    /// other invocation has claimed it, sends it. Returns the day whose summary this call sent.
+    /// Failures are logged and never reach the job.
+    pub async fn finish_run(&self, tally: RunTally, deadline: Instant) -> Option<NaiveDate> {
+        self.finish_run_at(tally, Utc::now(), deadline).await
+    }
+
+    /// [`Alerts::finish_run`] as if the time were `now`.
+    pub async fn finish_run_at(
+        &self,
+        tally: RunTally,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Option<NaiveDate> {
+        let (Some(alerter), Some(markers), Some(lister)) =
+            (&self.alerter, &self.markers, &self.lister)
+        else {
+            return None;
+        };
+        if !alerter.rules().daily_summary {
+            return None;
+        }
+        let record_key = tally.record_key(summary::shanghai_day(now));
+        let body = Bytes::from(tally.record_body(now));
+        if let Err(error) = markers.create_marker(&record_key, body).await {
+            tracing::warn!(%error, "failed to record the run for the daily summary");
+        }
+        let day = summary::due_day(now)?;
+        let claim = summary::sent_marker_key(day);
+        match markers
+            .create_marker(&claim, Bytes::from(tally.request_id.clone()))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => {
+                tracing::warn!(%error, %day, "failed to claim the daily summary; a later run tries again");
+                return None;
+            }
+        }
+        let folder = format!("{}{}", self.state_prefix, summary::day_folder(day));
+        let listed = match lister.list(&folder).await {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(%error, %day, "failed to list the runs for the daily summary");
+                release(markers.as_ref(), &claim).await;
+                return None;
             }
         };
-        Ok(Self { alerter })
+        let keys = listed
+            .iter()
+            .filter_map(|object| object.key.strip_prefix(&folder));
+        let day_summary = summary::collect(day, keys);
+        let message = summary::render(&day_summary, alerter.rules().language);
+        match alerter
+            .send_message(&tally.function, &message, deadline)
+            .await
+        {
+            Ok(()) => {
+                tracing::info!(%day, functions = day_summary.functions.len(), "sent the daily summary");
+                Some(day)
+            }
+            Err(_) => {
+                release(markers.as_ref(), &claim).await;
+                None
+            }
+        }
     }
 
     /// Sends the alerts of one invocation before `deadline`.
@@ -123,6 +211,13 @@ impl Alerts {
                 DispatchReport::default()
             }
         }
+    }
+}
+
+/// Gives back a claimed summary so that a later invocation sends it.
+async fn release(markers: &dyn MarkerStore, claim: &str) {
+    if let Err(error) = markers.delete_marker(claim).await {
+        tracing::error!(%error, claim, "failed to release the daily summary claim; that day's summary will not be sent");
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, poll_alerts, run_failure_alert};
 use super::export_start::{ExportInvocationError, build_rds_client};
+use crate::alert::summary::RunTally;
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds_client::RdsClient;
 use crate::config::{
@@ -62,7 +63,8 @@ impl ExportPollFunction {
         let config = ExportPollFunctionConfig::from_env(lookup, secrets.aliyun)?;
         let store = S3Store::new(build_client(sdk_config, &config.s3), config.bucket.clone());
         let alerting = AlertingConfig::from_env(lookup, secrets.wecom_webhook_key, &store).await?;
-        let alerts = Alerts::new(alerting, Arc::new(store.clone()))?;
+        let alerts = Alerts::new(alerting, Arc::new(store.clone()))?
+            .with_summary_lister(Arc::new(store.clone()));
         let sink = OssStore::new(config.oss.clone()).map_err(|error| ConfigError::Invalid {
             name: "OSS_ENDPOINT",
             value: config.oss.endpoint.host().to_string(),
@@ -131,7 +133,17 @@ impl ExportPollFunction {
             Ok(report) => {
                 let failures = reconciler.take_failures();
                 let batch = poll_alerts(&report, &failures, origin);
+                let failed = report.errors.len() + failures.len();
+                let tally = RunTally {
+                    function: FUNCTION_NAME.to_string(),
+                    request_id: request_id.clone(),
+                    succeeded: report.tasks_seen.saturating_sub(failed) as u64,
+                    failed: failed as u64,
+                    bytes: 0,
+                    alerts: batch.len() as u64,
+                };
                 self.alerts.dispatch(batch, alert_deadline).await;
+                self.alerts.finish_run(tally, alert_deadline).await;
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -147,6 +159,14 @@ impl ExportPollFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, alert_deadline).await;
+                let tally = RunTally {
+                    function: FUNCTION_NAME.to_string(),
+                    request_id: request_id.clone(),
+                    failed: 1,
+                    alerts: 1,
+                    ..RunTally::default()
+                };
+                self.alerts.finish_run(tally, alert_deadline).await;
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "error": { "code": error.code(), "message": error.to_string() },

@@ -17,6 +17,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, run_failure_alert, start_alerts};
+use crate::alert::summary::RunTally;
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds::RdsError;
 use crate::aws::rds_client::RdsClient;
@@ -95,7 +96,8 @@ impl ExportStartFunction {
         );
         let webhook_key = load_webhook_key(lookup, sdk_config).await?;
         let alerting = AlertingConfig::from_env(lookup, webhook_key, &store).await?;
-        let alerts = Alerts::new(alerting, Arc::new(store))?;
+        let alerts =
+            Alerts::new(alerting, Arc::new(store.clone()))?.with_summary_lister(Arc::new(store));
         let sources: Vec<String> = config.job.sources.iter().map(ToString::to_string).collect();
         tracing::info!(
             sources = sources.join(", "),
@@ -132,9 +134,18 @@ impl ExportStartFunction {
         let result = export_start::run(&trigger, &self.rds, &self.rds, &self.config, now).await;
         match result {
             Ok(report) => {
-                self.alerts
-                    .dispatch(start_alerts(&report, origin), deadline)
-                    .await;
+                let alerts = start_alerts(&report, origin);
+                let failed = report.count("failed") + report.count("not_found");
+                let tally = RunTally {
+                    function: FUNCTION_NAME.to_string(),
+                    request_id: request_id.clone(),
+                    succeeded: (report.sources.len() - failed) as u64,
+                    failed: failed as u64,
+                    bytes: 0,
+                    alerts: alerts.len() as u64,
+                };
+                self.alerts.dispatch(alerts, deadline).await;
+                self.alerts.finish_run(tally, deadline).await;
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -150,6 +161,14 @@ impl ExportStartFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, deadline).await;
+                let tally = RunTally {
+                    function: FUNCTION_NAME.to_string(),
+                    request_id: request_id.clone(),
+                    failed: 1,
+                    alerts: 1,
+                    ..RunTally::default()
+                };
+                self.alerts.finish_run(tally, deadline).await;
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "sources": [],

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 pub use invoke::{LambdaSelfInvoke, NoSelfInvoke};
 
+use crate::alert::summary::RunTally;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::aliyun::{RdsClient, RpcClient};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, PullConfig, load_secrets};
@@ -76,7 +77,8 @@ impl PullFunction {
         let config = PullConfig::from_env(lookup)?;
         let sink = S3Store::new(build_client(sdk_config, &config.s3), config.bucket.clone());
         let alerting = AlertingConfig::from_env(lookup, secrets.wecom_webhook_key, &sink).await?;
-        let alerts = Alerts::new(alerting, Arc::new(sink.clone()))?;
+        let alerts = Alerts::new(alerting, Arc::new(sink.clone()))?
+            .with_summary_lister(Arc::new(sink.clone()));
 
         let endpoint = config.rds.endpoint.authority();
         let rpc = RpcClient::new(secrets.aliyun, config.rds.clone()).map_err(|error| {
@@ -143,9 +145,33 @@ impl PullFunction {
         let report = run_pull(trigger, &self.ports, &self.settings, Utc::now(), pause_at).await;
 
         let alerts = alerts_for(&report, &request_id, &self.bucket);
-        self.alerts
-            .dispatch(alerts, deadline_before(lambda_deadline, ALERT_MARGIN))
-            .await;
+        let tally = RunTally {
+            function: FUNCTION_NAME.to_string(),
+            request_id: request_id.clone(),
+            succeeded: report
+                .backups
+                .iter()
+                .filter(|backup| backup.result.is_ok())
+                .count() as u64,
+            failed: (report
+                .backups
+                .iter()
+                .filter(|backup| backup.result.is_err())
+                .count()
+                + report.listing_errors.len()) as u64,
+            bytes: report
+                .backups
+                .iter()
+                .map(|backup| match &backup.result {
+                    Ok(PullOutcome::Pulled { bytes, .. }) => *bytes,
+                    _ => 0,
+                })
+                .sum(),
+            alerts: alerts.len() as u64,
+        };
+        let alert_deadline = deadline_before(lambda_deadline, ALERT_MARGIN);
+        self.alerts.dispatch(alerts, alert_deadline).await;
+        self.alerts.finish_run(tally, alert_deadline).await;
 
         let retried: Vec<String> = report
             .listing_errors

@@ -13,6 +13,7 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
+use crate::alert::summary::RunTally;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, SyncConfig, load_secrets};
 use crate::jobs::sync::{
@@ -78,7 +79,8 @@ impl SyncFunction {
                 reason: format!("must not overlap SYNC_SOURCE_PREFIX {source_prefix}"),
             });
         }
-        let alerts = Alerts::new(alerting, Arc::new(source.clone()))?;
+        let alerts = Alerts::new(alerting, Arc::new(source.clone()))?
+            .with_summary_lister(Arc::new(source.clone()));
         let sink = OssStore::new(config.oss.clone()).map_err(|error| ConfigError::Invalid {
             name: "OSS_ENDPOINT",
             value: config.oss.endpoint.host().to_string(),
@@ -112,7 +114,31 @@ impl SyncFunction {
         let report = sync_event(event.payload, &self.source, &self.sink, &self.settings).await;
 
         let alerts = alerts_for(&report, &request_id, self.source.bucket());
+        let tally = RunTally {
+            function: FUNCTION_NAME.to_string(),
+            request_id: request_id.clone(),
+            succeeded: report
+                .records
+                .iter()
+                .filter(|record| record.result.is_ok())
+                .count() as u64,
+            failed: report
+                .records
+                .iter()
+                .filter(|record| record.result.is_err())
+                .count() as u64,
+            bytes: report
+                .records
+                .iter()
+                .map(|record| match &record.result {
+                    Ok(SyncOutcome::Copied { bytes, .. }) => *bytes,
+                    _ => 0,
+                })
+                .sum(),
+            alerts: alerts.len() as u64,
+        };
         self.alerts.dispatch(alerts, deadline).await;
+        self.alerts.finish_run(tally, deadline).await;
 
         let body = report_json(&report);
         if report.should_fail() {
