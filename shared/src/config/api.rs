@@ -14,7 +14,7 @@ use super::{
     ConfigError, ExportPollFunctionConfig, ExportStartFunctionConfig, Lookup, PullConfig,
     SyncConfig, optional, required,
 };
-use crate::secret::Secret;
+use crate::secret::{AliyunCredentials, Secret};
 use crate::secrets::BridgeSecrets;
 
 /// The name or ARN of the `aliyun-backup-pull` function that `POST .../pull` invokes.
@@ -32,6 +32,8 @@ pub struct ApiConfig {
     pub export_start: ExportStartFunctionConfig,
     pub export_poll: ExportPollFunctionConfig,
     pub sync: SyncConfig,
+    /// The AccessKey pair for the RDS API and OSS.
+    pub aliyun: AliyunCredentials,
     /// The function that `POST .../pull` invokes with `InvocationType=Event`.
     pub pull_function_name: String,
     pub lambda_endpoint_url: Option<String>,
@@ -59,7 +61,7 @@ impl ApiConfig {
         let pull = PullConfig::from_env(lookup)?;
         let export_start = ExportStartFunctionConfig::from_env(lookup)?;
         let export_poll = ExportPollFunctionConfig::from_env(lookup, secrets.aliyun.clone())?;
-        let sync = SyncConfig::from_env(lookup, secrets.aliyun)?;
+        let sync = SyncConfig::from_env(lookup, secrets.aliyun.clone())?;
         let pull_function_name = required(
             lookup,
             PULL_FUNCTION_NAME,
@@ -73,6 +75,7 @@ impl ApiConfig {
             export_start,
             export_poll,
             sync,
+            aliyun: secrets.aliyun,
             pull_function_name,
             lambda_endpoint_url: optional(lookup, AWS_ENDPOINT_URL_LAMBDA),
             wecom_webhook_key,
@@ -101,7 +104,6 @@ impl ApiConfig {
 mod tests {
     use super::*;
     use crate::config::test_env::lookup;
-    use crate::secret::AliyunCredentials;
 
     const BASE: [(&str, &str); 12] = [
         ("PULL_BUCKET", "backups"),
