@@ -4,8 +4,8 @@
 //! [`storage`] ports; adapters for S3 and OSS implement those ports.
 
 pub mod alert;
-pub mod api;
 pub mod aliyun;
+pub mod api;
 pub mod aws;
 pub mod checksum;
 pub mod config;

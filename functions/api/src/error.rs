@@ -145,7 +145,9 @@ pub async fn localize_errors(request: Request, next: Next) -> Response {
     };
     let mut reply = (status, Json(error.body(lang))).into_response();
     if let Some(allow) = response.headers().get(http::header::ALLOW) {
-        reply.headers_mut().insert(http::header::ALLOW, allow.clone());
+        reply
+            .headers_mut()
+            .insert(http::header::ALLOW, allow.clone());
     }
     reply
 }

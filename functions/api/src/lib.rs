@@ -50,9 +50,13 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (router, openapi) = documented_routes().split_for_parts();
     let page = routes::docs::page(&openapi);
+    let document = Json(openapi);
     router
-        .route("/openapi.json", get(move || async move { Json(openapi) }))
-        .route("/docs", get(move || async move { page }))
+        .route(
+            "/openapi.json",
+            get(move || std::future::ready(document.clone())),
+        )
+        .route("/docs", get(move || std::future::ready(page.clone())))
         .layer(middleware::from_fn(error::localize_errors))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use aws_smithy_types::retry::RetryConfig;
 use backup_bridge::aliyun::{RdsClient as AliyunRdsClient, RpcClient};
 use backup_bridge::api::{AsyncInvoker, LambdaEventInvoker};
 use backup_bridge::aws::rds::{ExportService, SnapshotCatalog};
@@ -35,25 +36,32 @@ impl AppState {
     /// A [`ConfigError`] when an HTTP client cannot be built from the configured endpoint.
     pub fn new(config: ApiConfig, sdk_config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let rds_endpoint = config.pull.rds.endpoint.authority();
-        let rpc = RpcClient::new(config.aliyun.clone(), config.pull.rds.clone()).map_err(
-            |error| ConfigError::Invalid {
-                name: "ALIYUN_RDS_ENDPOINT",
-                value: rds_endpoint,
-                reason: error.to_string(),
-            },
-        )?;
+        let rpc =
+            RpcClient::new(config.aliyun.clone(), config.pull.rds.clone()).map_err(|error| {
+                ConfigError::Invalid {
+                    name: "ALIYUN_RDS_ENDPOINT",
+                    value: rds_endpoint,
+                    reason: error.to_string(),
+                }
+            })?;
         let oss = OssStore::new(config.sync.oss.clone()).map_err(|error| ConfigError::Invalid {
             name: "OSS_ENDPOINT",
             value: config.sync.oss.endpoint.host().to_string(),
             reason: error.to_string(),
         })?;
         let rds = Arc::new(build_rds_client(sdk_config, &config.export_start.rds));
-        let pull_store = S3Store::new(build_client(sdk_config, &config.pull.s3), &config.pull.bucket);
+        let pull_store = S3Store::new(
+            build_client(sdk_config, &config.pull.s3),
+            &config.pull.bucket,
+        );
         let export_store = S3Store::new(
             build_client(sdk_config, &config.export_poll.s3),
             &config.export_poll.bucket,
         );
-        let mut lambda = aws_sdk_lambda::config::Builder::from(sdk_config);
+        // One attempt, so that a request never waits through the SDK's backoff. A failed start
+        // is a 502 that the caller may send again.
+        let mut lambda =
+            aws_sdk_lambda::config::Builder::from(sdk_config).retry_config(RetryConfig::disabled());
         if let Some(endpoint) = &config.lambda_endpoint_url {
             lambda = lambda.endpoint_url(endpoint);
         }

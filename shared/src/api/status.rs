@@ -5,7 +5,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::aliyun::{AliyunError, Backup, BackupStatus, BackupType, BackupWindow};
 use crate::aws::export_id;
-use crate::aws::rds::{ExportFilter, ExportService, ExportTask, RdsError, Snapshot, SnapshotCatalog, Source};
+use crate::aws::rds::{
+    ExportFilter, ExportService, ExportTask, RdsError, Snapshot, SnapshotCatalog, Source,
+};
 use crate::jobs::export_start::ExportStartConfig;
 use crate::jobs::pull::{BackupCatalog, PullSettings, target_key};
 use crate::storage::{MarkerStore, ObjectSink, StorageError};

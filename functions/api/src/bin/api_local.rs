@@ -14,9 +14,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let port: u16 = match std::env::var("API_PORT") {
-        Ok(text) => text
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid environment variable API_PORT={text}: expected a port number"))?,
+        Ok(text) => text.parse().map_err(|_| {
+            anyhow::anyhow!("invalid environment variable API_PORT={text}: expected a port number")
+        })?,
         Err(_) => 0,
     };
     let sdk_config = aws_sdk_config().await;

@@ -82,7 +82,14 @@ fn verdict_parts(verdict: &Verdict) -> (&'static str, Option<&str>) {
 
 /// Rejects an instance that is not configured, so the API reads only the instances it pulls.
 fn configured_instance(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.config.pull.settings.instances.iter().any(|known| known == id) {
+    if state
+        .config
+        .pull
+        .settings
+        .instances
+        .iter()
+        .any(|known| known == id)
+    {
         return Ok(());
     }
     Err(ApiError::not_found(
@@ -116,7 +123,11 @@ pub async fn list_backups(
     let to = parse_time("to", query.to.as_deref())?.unwrap_or(now);
     let from = parse_time("from", query.from.as_deref())?.unwrap_or(to - settings.lookback);
     if from >= to {
-        return Err(ApiError::invalid("from", "必须早于 to", "must be earlier than to"));
+        return Err(ApiError::invalid(
+            "from",
+            "必须早于 to",
+            "must be earlier than to",
+        ));
     }
     let window = BackupWindow::new(from, to)
         .map_err(|_| ApiError::invalid("from", "时间窗口无效", "the window is invalid"))?;
@@ -211,8 +222,8 @@ pub async fn start_pull(
     }
     let config = &state.config.pull;
     let now = Utc::now();
-    let window = BackupWindow::last(config.settings.lookback, now)
-        .map_err(|error| aliyun_error(&error))?;
+    let window =
+        BackupWindow::last(config.settings.lookback, now).map_err(|error| aliyun_error(&error))?;
     let backup = state
         .aliyun
         .find_backup(&id, &backup_id, &window)
@@ -230,7 +241,11 @@ pub async fn start_pull(
     let event = json!({ "instance_id": id, "backup_id": backup_id });
     if let Err(error) = state.pull_invoker.invoke_event(&event).await {
         tracing::warn!(instance_id = %id, backup_id = %backup_id, error = %error, "pull invoke failed");
-        return Err(ApiError::cloud("lambda_error", Some(&error.code), &error.to_string()));
+        return Err(ApiError::cloud(
+            "lambda_error",
+            Some(&error.code),
+            &error.to_string(),
+        ));
     }
     tracing::info!(instance_id = %id, backup_id = %backup_id, key = %key, "pull started");
     let reply = PullAccepted {
@@ -261,8 +276,15 @@ fn pullable_url(
         return Err(reject("备份未成功", "it did not succeed"));
     }
     if matches!(backup.backup_type, Some(BackupType::IncrementalBackup)) {
-        return Err(reject("增量备份不会被拉取", "incremental backups are not pulled"));
+        return Err(reject(
+            "增量备份不会被拉取",
+            "incremental backups are not pulled",
+        ));
     }
-    download_url(backup, network)
-        .ok_or_else(|| reject("没有所配置网络的下载地址", "it has no download URL on the configured network"))
+    download_url(backup, network).ok_or_else(|| {
+        reject(
+            "没有所配置网络的下载地址",
+            "it has no download URL on the configured network",
+        )
+    })
 }

@@ -11,7 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use backup_bridge::api::{compare_export, synced_marker_key};
 use backup_bridge::aws::export_id;
-use backup_bridge::aws::rds::{ExportFilter, ExportStatus, ExportTask, Snapshot, Source, SourceKind};
+use backup_bridge::aws::rds::{
+    ExportFilter, ExportStatus, ExportTask, Snapshot, Source, SourceKind,
+};
 use backup_bridge::config::export::parse_sources;
 use backup_bridge::jobs::export_start::{ExportOutcome, export_snapshot};
 use backup_bridge::storage::MarkerStore;
@@ -21,7 +23,7 @@ use super::{ApiQuery, rds_error, storage_error};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-/// Longest snapshot identifier or ARN accepted in a path.
+/// Maximum length of a snapshot identifier or ARN in a path.
 const MAX_SNAPSHOT_ID_LEN: usize = 255;
 
 /// Writes a source as `RDS_SOURCES` does: `instance:<id>` or `cluster:<id>`.
@@ -119,7 +121,9 @@ pub async fn list_snapshots(
     };
     let now = Utc::now();
     let policy = state.config.export_start.job.policy;
-    let mut reply = SnapshotsReply { sources: Vec::new() };
+    let mut reply = SnapshotsReply {
+        sources: Vec::new(),
+    };
     for source in sources {
         let snapshots = state
             .snapshots
@@ -175,7 +179,13 @@ pub async fn start_export(
     let kind = match query.kind.as_deref() {
         None | Some("instance") => SourceKind::Instance,
         Some("cluster") => SourceKind::Cluster,
-        Some(_) => return Err(ApiError::invalid("kind", "应为 instance 或 cluster", "expected instance or cluster")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "kind",
+                "应为 instance 或 cluster",
+                "expected instance or cluster",
+            ));
+        }
     };
     if !is_snapshot_id(&id) {
         return Err(ApiError::invalid(
@@ -196,10 +206,17 @@ pub async fn start_export(
     .await
     .map_err(|error| rds_error(&error))?;
     let Some(entry) = report.sources.into_iter().next() else {
-        return Err(ApiError::not_found("snapshot_not_found", &format!("快照 {id}"), &format!("snapshot {id}")));
+        return Err(ApiError::not_found(
+            "snapshot_not_found",
+            &format!("快照 {id}"),
+            &format!("snapshot {id}"),
+        ));
     };
     match entry.outcome {
-        ExportOutcome::Started { snapshot_id, task_id } => {
+        ExportOutcome::Started {
+            snapshot_id,
+            task_id,
+        } => {
             let reply = ExportAccepted {
                 s3_uri: format!("s3://{}/{}/{task_id}/", config.s3_bucket, config.s3_prefix),
                 follow: format!("/aws/exports/{task_id}"),
@@ -251,12 +268,14 @@ fn skipped(verdict: &SnapshotVerdict) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "snapshot_not_exportable", zh, en)
 }
 
-/// Accepts what RDS accepts in a snapshot identifier or ARN: letters, digits, `-`, `:` and the
-/// `/` of an ARN, at most 255 characters.
+/// Returns true for a plausible snapshot identifier or ARN: letters, digits, `-`, `:` and the `/`
+/// of an ARN, at most 255 characters. RDS checks the finer rules and answers 404 otherwise.
 fn is_snapshot_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= MAX_SNAPSHOT_ID_LEN
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '/'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '/'))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -277,7 +296,7 @@ pub struct ExportItem {
     pub started: Option<DateTime<Utc>>,
     pub s3_bucket: Option<String>,
     pub s3_prefix: Option<String>,
-    /// The comparison with OSS, for a complete export in [`export`] only.
+    /// The comparison with OSS, only for a complete export and only in `GET /aws/exports/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oss: Option<OssCopy>,
 }
@@ -379,11 +398,19 @@ pub async fn export(
     let mut item = ExportItem::from(task);
     if task.status == ExportStatus::Complete {
         let poll = &state.config.export_poll;
-        let s3_prefix = task.s3_prefix.as_deref().unwrap_or(&poll.job.default_s3_prefix);
+        let s3_prefix = task
+            .s3_prefix
+            .as_deref()
+            .unwrap_or(&poll.job.default_s3_prefix);
         let key_prefix = format!("{}/{}/", s3_prefix.trim_end_matches('/'), task.id);
-        let counts = compare_export(state.export_store.as_ref(), state.oss.as_ref(), &poll.sync, &key_prefix)
-            .await
-            .map_err(|error| storage_error(&error))?;
+        let counts = compare_export(
+            state.export_store.as_ref(),
+            state.oss.as_ref(),
+            &poll.sync,
+            &key_prefix,
+        )
+        .await
+        .map_err(|error| storage_error(&error))?;
         let marker = synced_marker_key(&poll.job.marker_prefix, &task.id);
         let synced = state
             .export_store

@@ -11,7 +11,7 @@ use backup_bridge::config::ApiConfig;
 
 use crate::state::AppState;
 
-/// What `/config` prints in place of every secret value.
+/// The text that `/config` prints in place of every secret value.
 pub const REDACTED: &str = "***";
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,18 +44,39 @@ pub fn describe(config: &ApiConfig) -> BTreeMap<String, BTreeMap<String, String>
             ("bucket", pull.bucket.clone()),
             ("prefix", pull.settings.prefix.clone()),
             ("instances", pull.settings.instances.join(",")),
-            ("lookback_hours", pull.settings.lookback.num_hours().to_string()),
-            ("backup_max_age_hours", pull.settings.validation.max_age.num_hours().to_string()),
+            (
+                "lookback_hours",
+                pull.settings.lookback.num_hours().to_string(),
+            ),
+            (
+                "backup_max_age_hours",
+                pull.settings.validation.max_age.num_hours().to_string(),
+            ),
             (
                 "backup_min_size_fraction",
                 pull.settings.validation.min_size_fraction.to_string(),
             ),
-            ("download_network", format!("{:?}", pull.settings.validation.network).to_lowercase()),
-            ("download_allowed_hosts", pull.download.allowed_host_suffixes.join(",")),
+            (
+                "download_network",
+                format!("{:?}", pull.settings.validation.network).to_lowercase(),
+            ),
+            (
+                "download_allowed_hosts",
+                pull.download.allowed_host_suffixes.join(","),
+            ),
             ("rds_endpoint", pull.rds.endpoint.authority()),
-            ("part_size_bytes", pull.settings.transfer.part_size.to_string()),
-            ("concurrency", pull.settings.transfer.concurrency.to_string()),
-            ("deadline_margin_seconds", pull.settings.deadline_margin.as_secs().to_string()),
+            (
+                "part_size_bytes",
+                pull.settings.transfer.part_size.to_string(),
+            ),
+            (
+                "concurrency",
+                pull.settings.transfer.concurrency.to_string(),
+            ),
+            (
+                "deadline_margin_seconds",
+                pull.settings.deadline_margin.as_secs().to_string(),
+            ),
         ]),
     );
     let start = &config.export_start.job;
@@ -64,7 +85,12 @@ pub fn describe(config: &ApiConfig) -> BTreeMap<String, BTreeMap<String, String>
         table([
             (
                 "sources",
-                start.sources.iter().map(super::aws::source_text).collect::<Vec<_>>().join(","),
+                start
+                    .sources
+                    .iter()
+                    .map(super::aws::source_text)
+                    .collect::<Vec<_>>()
+                    .join(","),
             ),
             ("bucket", start.s3_bucket.clone()),
             ("prefix", start.s3_prefix.clone()),
@@ -72,9 +98,18 @@ pub fn describe(config: &ApiConfig) -> BTreeMap<String, BTreeMap<String, String>
             ("kms_key_id", start.kms_key_id.clone()),
             ("export_only", start.export_only.join(",")),
             ("id_prefix", start.id_prefix.clone()),
-            ("snapshot_max_age_hours", start.policy.max_age.num_hours().to_string()),
-            ("require_encryption", start.policy.require_encryption.to_string()),
-            ("max_concurrent_exports", start.max_concurrent_exports.to_string()),
+            (
+                "snapshot_max_age_hours",
+                start.policy.max_age.num_hours().to_string(),
+            ),
+            (
+                "require_encryption",
+                start.policy.require_encryption.to_string(),
+            ),
+            (
+                "max_concurrent_exports",
+                start.max_concurrent_exports.to_string(),
+            ),
         ]),
     );
     let poll = &config.export_poll;
@@ -83,7 +118,10 @@ pub fn describe(config: &ApiConfig) -> BTreeMap<String, BTreeMap<String, String>
         table([
             ("bucket", poll.bucket.clone()),
             ("marker_prefix", poll.job.marker_prefix.clone()),
-            ("stuck_after_hours", poll.job.stuck_after.num_hours().to_string()),
+            (
+                "stuck_after_hours",
+                poll.job.stuck_after.num_hours().to_string(),
+            ),
             ("oss_bucket", poll.oss.bucket.clone()),
             ("oss_prefix", poll.sync.target_prefix.clone()),
         ]),
@@ -110,12 +148,30 @@ pub fn describe(config: &ApiConfig) -> BTreeMap<String, BTreeMap<String, String>
             ("build", config.build.clone()),
             ("aliyun_access_key_id", config.aliyun.access_key_id.clone()),
             ("aliyun_access_key_secret", REDACTED.to_string()),
-            ("aliyun_security_token", set_or_unset(config.aliyun.security_token.is_some())),
-            ("credentials_secret_arn", config.credentials_secret_arn.clone().unwrap_or_default()),
-            ("wecom_webhook_key", set_or_unset(config.wecom_webhook_key.is_some())),
-            ("wecom_base_url", config.wecom_base_url.clone().unwrap_or_default()),
-            ("alert_rules", config.alert_rules.clone().unwrap_or_default()),
-            ("alert_rules_s3_key", config.alert_rules_s3_key.clone().unwrap_or_default()),
+            (
+                "aliyun_security_token",
+                set_or_unset(config.aliyun.security_token.is_some()),
+            ),
+            (
+                "credentials_secret_arn",
+                config.credentials_secret_arn.clone().unwrap_or_default(),
+            ),
+            (
+                "wecom_webhook_key",
+                set_or_unset(config.wecom_webhook_key.is_some()),
+            ),
+            (
+                "wecom_base_url",
+                config.wecom_base_url.clone().unwrap_or_default(),
+            ),
+            (
+                "alert_rules",
+                config.alert_rules.clone().unwrap_or_default(),
+            ),
+            (
+                "alert_rules_s3_key",
+                config.alert_rules_s3_key.clone().unwrap_or_default(),
+            ),
         ]),
     );
     functions

@@ -17,7 +17,11 @@ pub fn page(openapi: &OpenApi) -> Html<String> {
         ];
         for (method, operation) in operations {
             let Some(operation) = operation else { continue };
-            let summary = operation.summary.as_deref().or(operation.description.as_deref()).unwrap_or("");
+            let summary = operation
+                .summary
+                .as_deref()
+                .or(operation.description.as_deref())
+                .unwrap_or("");
             rows.push_str(&format!(
                 "<tr><td><code>{method}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
                 escape(path),
@@ -48,5 +52,7 @@ send <code>Accept-Language: en</code> for English messages (the default is Simpl
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -22,7 +22,8 @@ use crate::state::AppState;
 
 /// Time allowed for each deep check, well inside API Gateway's 30-second limit.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-/// A key that no function writes; a HEAD of it proves the bucket answers to our credentials.
+/// A key that no function writes. A HEAD of it succeeds, with or without an object, only when
+/// the bucket accepts our credentials.
 const PROBE_KEY: &str = "backup-bridge-health-probe";
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -73,7 +74,13 @@ pub async fn health(
     let deep = match query.deep.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
-        Some(_) => return Err(ApiError::invalid("deep", "应为 true 或 false", "expected true or false")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "deep",
+                "应为 true 或 false",
+                "expected true or false",
+            ));
+        }
     };
     let mut reply = HealthReply {
         status: "ok".into(),
@@ -98,13 +105,29 @@ pub async fn health(
 async fn deep_checks(state: &AppState) -> Vec<Check> {
     let config = &state.config;
     let s3 = timed("s3", async {
-        state.pull_store.head(PROBE_KEY).await.map(|_| ()).map_err(|e| e.to_string())
+        state
+            .pull_store
+            .head(PROBE_KEY)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     });
     let oss = timed("oss", async {
-        state.oss.head(PROBE_KEY).await.map(|_| ()).map_err(|e| e.to_string())
+        state
+            .oss
+            .head(PROBE_KEY)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     });
     let aliyun = timed("aliyun_api", async {
-        let instance = config.pull.settings.instances.first().cloned().unwrap_or_default();
+        let instance = config
+            .pull
+            .settings
+            .instances
+            .first()
+            .cloned()
+            .unwrap_or_default();
         let window =
             BackupWindow::last(TimeDelta::hours(1), Utc::now()).map_err(|e| e.to_string())?;
         state
@@ -128,7 +151,12 @@ async fn deep_checks(state: &AppState) -> Vec<Check> {
     let (s3, oss, aliyun, rds) = tokio::join!(s3, oss, aliyun, rds);
     let wecom = Check {
         name: "wecom".into(),
-        status: if config.wecom_webhook_key.is_some() { "ok" } else { "not_configured" }.into(),
+        status: if config.wecom_webhook_key.is_some() {
+            "ok"
+        } else {
+            "not_configured"
+        }
+        .into(),
         latency_ms: 0,
         message: None,
     };

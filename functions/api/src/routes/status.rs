@@ -36,7 +36,7 @@ pub struct AliyunStatus {
     pub max_age_seconds: i64,
     /// True when the newest backup is younger than the maximum age.
     pub fresh: bool,
-    /// Where the pull writes the newest backup in S3.
+    /// The S3 key that the pull writes the newest backup to.
     pub s3_key: Option<String>,
     /// True when that S3 object exists.
     pub in_s3: bool,
@@ -93,7 +93,15 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusReply> {
         async move {
             let settings = &state.config.pull.settings;
             let max_age_seconds = settings.validation.max_age.num_seconds();
-            match aliyun_status(state.aliyun.as_ref(), state.pull_store.as_ref(), settings, instance_id, now).await {
+            match aliyun_status(
+                state.aliyun.as_ref(),
+                state.pull_store.as_ref(),
+                settings,
+                instance_id,
+                now,
+            )
+            .await
+            {
                 Ok(found) => AliyunStatus {
                     instance_id: found.instance_id,
                     backup_id: found.newest.as_ref().map(|b| b.backup_id.clone()),
@@ -175,7 +183,9 @@ pub async fn status(State(state): State<AppState>) -> Json<StatusReply> {
         }
     }))
     .await;
-    let healthy = aliyun.iter().all(|s| s.fresh && s.in_s3 && s.error.is_none())
+    let healthy = aliyun
+        .iter()
+        .all(|s| s.fresh && s.in_s3 && s.error.is_none())
         && rds.iter().all(|s| s.fresh && s.in_oss && s.error.is_none());
     Json(StatusReply {
         generated_at: now,
