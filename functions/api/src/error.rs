@@ -101,8 +101,8 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Rewrites error replies in the language of the request, and gives the replies that axum
-/// builds itself (unknown route, wrong method, unreadable body) the same JSON shape.
+/// Rewrites error replies in the language of the request, and gives the plain-text replies that
+/// axum builds itself (unknown route, wrong method, unreadable path) the same JSON shape.
 pub async fn localize_errors(request: Request, next: Next) -> Response {
     let lang = Lang::from_headers(request.headers());
     let response = next.run(request).await;
@@ -114,7 +114,12 @@ pub async fn localize_errors(request: Request, next: Next) -> Response {
         return (error.status, Json(error.body(lang))).into_response();
     }
     let status = response.status();
-    if !status.is_client_error() && !status.is_server_error() {
+    let is_json = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    // A handler's own JSON reply, such as the 503 of a failed deep health check, stays as it is.
+    if is_json || (!status.is_client_error() && !status.is_server_error()) {
         return response;
     }
     let error = match status {

@@ -80,12 +80,9 @@ async fn status_event_runs_through_the_runtime_loop() {
     .unwrap();
 
     assert!(invocation.succeeded, "{}\n{log}", invocation.output);
-    // The output is the reply's JSON on one line, possibly followed by the tool's own messages.
-    let reply: Value = invocation
-        .output
-        .lines()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON reply in {}", invocation.output));
+    let start = invocation.output.find('{').unwrap_or(0);
+    let reply: Value = serde_json::from_str(&invocation.output[start..])
+        .unwrap_or_else(|error| panic!("no JSON reply ({error}) in {}", invocation.output));
     assert_eq!(reply["statusCode"], 200, "{reply}");
     let body: Value = serde_json::from_str(reply["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["aliyun"][0]["instance_id"], clouds.backup.instance_id);
