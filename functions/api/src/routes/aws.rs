@@ -144,6 +144,7 @@ pub async fn list_snapshots(
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
     /// `instance` (default) for a DB snapshot, `cluster` for an Aurora cluster snapshot.
+    #[param(pattern = "^(instance|cluster)$")]
     pub kind: Option<String>,
 }
 
@@ -162,7 +163,10 @@ pub struct ExportAccepted {
     post,
     path = "/aws/snapshots/{id}/export",
     tag = "aws",
-    params(("id" = String, Path, description = "Snapshot identifier or ARN"), ExportQuery),
+    params(
+        ("id" = String, Path, description = "Snapshot identifier or ARN", pattern = "^[A-Za-z0-9:/-]{1,255}$"),
+        ExportQuery
+    ),
     responses(
         (status = 202, description = "Export started", body = ExportAccepted),
         (status = 400, description = "Invalid identifier or kind", body = ErrorBody),
@@ -360,7 +364,7 @@ pub async fn list_exports(State(state): State<AppState>) -> Result<Json<ExportsR
     get,
     path = "/aws/exports/{id}",
     tag = "aws",
-    params(("id" = String, Path, description = "Export task identifier")),
+    params(("id" = String, Path, description = "Export task identifier", pattern = "^[A-Za-z][A-Za-z0-9-]{0,59}$")),
     responses(
         (status = 200, description = "The export task", body = ExportItem),
         (status = 400, description = "Invalid identifier", body = ErrorBody),

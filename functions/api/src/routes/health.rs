@@ -30,6 +30,7 @@ const PROBE_KEY: &str = "backup-bridge-health-probe";
 #[into_params(parameter_in = Query)]
 pub struct HealthQuery {
     /// `true` to check every dependency; `false` or absent for liveness only.
+    #[param(pattern = "^(true|false)$")]
     pub deep: Option<String>,
 }
 
