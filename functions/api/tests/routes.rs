@@ -314,7 +314,8 @@ async fn export_start_then_follow_to_oss_counts() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["code"], "export_exists");
 
-    // The scripted export completes after two status reads.
+    // The scripted export completes after two reads of its status, and the POSTs above read it
+    // too, so a few GETs reach COMPLETE.
     let mut last = Value::Null;
     for _ in 0..4 {
         let (status, body) = get(&format!("{base}/aws/exports/{task_id}")).await;

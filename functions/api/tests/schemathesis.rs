@@ -10,7 +10,7 @@ use common::ApiClouds;
 use testkit::paths;
 
 /// Generated requests per operation: enough to reach every documented status, few enough to
-/// keep `make test` short on a shared two-core machine.
+/// keep `make test` short.
 const MAX_EXAMPLES: &str = "25";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

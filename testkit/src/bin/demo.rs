@@ -365,6 +365,7 @@ async fn run_status_step(
     // Last, so that the fake RDS API's AccessKey pair wins: /status reads RDS and S3, not OSS.
     env.extend(clouds.pull_env(backup));
     env.push(("PULL_FUNCTION_NAME".into(), "aliyun-backup-pull".into()));
+
     let binary = std::env::current_exe()?.with_file_name("api-local");
     let api = ApiLocal::start(&binary, &env)?;
     let status: Value = reqwest::get(format!("{}/status", api.url))
@@ -373,6 +374,7 @@ async fn run_status_step(
         .json()
         .await?;
     println!("      {} /status", api.url);
+
     let yes_no = |value: &Value| {
         if value.as_bool() == Some(true) {
             "yes / 是"

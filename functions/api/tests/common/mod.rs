@@ -1,6 +1,6 @@
 //! The local clouds that the API tests share: moto for S3, the fake OSS, the fake Aliyun RDS API
-//! with one seeded backup, the scripted Amazon RDS export fake, and the fake Lambda endpoint,
-//! with the API's environment pointing at all of them.
+//! with one seeded backup, the scripted Amazon RDS export fake, and the fake Lambda endpoint.
+//! The API's environment points at all of them.
 
 #![allow(dead_code)]
 
@@ -20,7 +20,7 @@ use testkit::local_clouds::{
 };
 use testkit::{aws, moto};
 
-/// The name the API invokes for a pull; the fake Lambda endpoint knows it.
+/// The function name that the API invokes for a pull, and that the fake Lambda endpoint accepts.
 pub const PULL_FUNCTION: &str = "aliyun-backup-pull";
 
 /// Everything one API test runs against.
@@ -73,7 +73,7 @@ impl ApiClouds {
         })
     }
 
-    /// Returns the variable as the API sees it; later entries of `env` win, as in a shell.
+    /// Returns the variable as the API reads it. Later entries of `env` win, as in a shell.
     pub fn lookup(&self) -> impl Fn(&str) -> Option<String> + use<> {
         let map: HashMap<String, String> = self.env.iter().cloned().collect();
         move |name| map.get(name).cloned()
