@@ -5,6 +5,7 @@
 
 pub mod alert;
 pub mod aliyun;
+pub mod api;
 pub mod aws;
 pub mod checksum;
 pub mod config;

@@ -1,5 +1,6 @@
 //! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
+pub mod api_local;
 pub mod aws;
 pub mod fake_lambda;
 pub mod fake_oss;

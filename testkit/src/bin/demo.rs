@@ -2,7 +2,8 @@
 //!
 //! It starts moto and the fake OSS on 127.0.0.1, uploads an RDS export file set to S3, sends the
 //! S3 events to the `s3-oss-sync` binary running its Lambda runtime loop against `cargo lambda
-//! watch`, and prints what happened to each object.
+//! watch`, and prints what happened to each object. It ends with the API's `GET /status` over the
+//! same clouds.
 //! Everything it starts stops when it ends.
 
 use std::io::Write;
@@ -10,10 +11,12 @@ use std::io::Write;
 use anyhow::Context;
 use backup_bridge::checksum::crc64;
 use serde_json::Value;
+use testkit::api_local::ApiLocal;
 use testkit::fake_rds_export::FakeRdsExport;
 use testkit::lambda::LambdaWatch;
 use testkit::local_clouds::{
-    LocalClouds, OSS_BUCKET, WECOM_KEY, prepare_export_demo, sample_bytes, with_wecom,
+    ExportDemo, LocalClouds, OSS_BUCKET, SeededBackup, WECOM_KEY, prepare_export_demo,
+    sample_bytes, with_wecom,
 };
 use testkit::s3_events::{CreatedObject, object_created_event};
 
@@ -61,7 +64,7 @@ fn export_files() -> Vec<ExportFile> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!("== backup-bridge demo / 演示 ==");
-    println!("[1/6] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
+    println!("[1/7] Starting the local clouds / 启动本地模拟云 (moto S3, fake OSS)");
     let clouds = LocalClouds::start("demo-exports").await?;
     println!(
         "      moto S3:  {}  bucket s3://{}",
@@ -72,7 +75,7 @@ async fn main() -> anyhow::Result<()> {
         clouds.oss.port()
     );
 
-    println!("[2/6] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
+    println!("[2/7] Uploading an RDS export to S3 / 上传 RDS 导出文件到 S3: mysql/{EXPORT_ID}/");
     let files = export_files();
     let mut uploaded = Vec::new();
     for (index, file) in files.iter().enumerate() {
@@ -82,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         uploaded.push((etag, crc));
     }
 
-    println!("[3/6] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
+    println!("[3/7] Running s3-oss-sync under `cargo lambda watch` / 通过 Lambda 运行时调用函数");
     let binary = std::env::current_exe()?.with_file_name("s3-oss-sync");
     let watch = LambdaWatch::start(&binary, &clouds.sync_env())?;
     let event_dir = tempfile::tempdir()?;
@@ -135,7 +138,7 @@ async fn main() -> anyhow::Result<()> {
     let conflicted = outcome_of(&watch.invoke(&conflict_path)?.output);
     drop(watch);
 
-    println!("[4/6] Results / 结果");
+    println!("[4/7] Results / 结果");
     println!(
         "{:<70} {:>10} {:>21} {:<10}",
         "source key → OSS key / 源 key → OSS key", "bytes/字节", "CRC-64", "outcome/结果"
@@ -180,8 +183,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("Every object verified byte for byte / 所有对象均已逐字节校验.");
 
-    run_pull_step(&clouds).await?;
-    run_export_step(&clouds).await?;
+    let backup = run_pull_step(&clouds).await?;
+    let (rds, export) = run_export_step(&clouds).await?;
+    run_status_step(&clouds, &backup, &export).await?;
+    drop(rds);
 
     println!();
     println!("Messages the WeCom group robot received / 企业微信群机器人收到的消息:");
@@ -192,10 +197,10 @@ async fn main() -> anyhow::Result<()> {
 
 /// Lists a generated Aliyun physical backup on the fake RDS API, validates it and pulls it from
 /// the fake OSS download URL into S3 through `aliyun-backup-pull` in the runtime loop.
-async fn run_pull_step(clouds: &LocalClouds) -> anyhow::Result<()> {
+async fn run_pull_step(clouds: &LocalClouds) -> anyhow::Result<SeededBackup> {
     println!();
     println!(
-        "[5/6] Aliyun RDS backup pull / 阿里云 RDS 备份集拉取 (fake RDS API, fake OSS download)"
+        "[5/7] Aliyun RDS backup pull / 阿里云 RDS 备份集拉取 (fake RDS API, fake OSS download)"
     );
     let backup = clouds
         .seed_aliyun_backup(256 * MIB as u64 + 4321, 77)
@@ -263,14 +268,14 @@ async fn run_pull_step(clouds: &LocalClouds) -> anyhow::Result<()> {
         verified,
         "the pulled backup does not match / 拉取的备份集不一致"
     );
-    Ok(())
+    Ok(backup)
 }
 
 /// Exports two Amazon RDS snapshots through `rds-export-start` and follows them with
 /// `rds-export-poll`: one completes and is reconciled into OSS, the other fails and is alerted.
-async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
+async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<(FakeRdsExport, ExportDemo)> {
     println!();
-    println!("[6/6] Amazon RDS snapshot exports / Amazon RDS snapshot 导出 (scripted RDS API)");
+    println!("[6/7] Amazon RDS snapshot exports / Amazon RDS snapshot 导出 (scripted RDS API)");
     let rds = FakeRdsExport::start().await?;
     let demo = prepare_export_demo(clouds, &rds).await?;
     let robot = clouds.wecom.base_url();
@@ -342,6 +347,67 @@ async fn run_export_step(clouds: &LocalClouds) -> anyhow::Result<()> {
         synced,
         "the completed export did not reach OSS / 完成的导出未到达 OSS"
     );
+    Ok((rds, demo))
+}
+
+/// Starts the API's router on 127.0.0.1 (`api-local`) over the demo's clouds and prints
+/// `GET /status`: the page an on-call person opens.
+async fn run_status_step(
+    clouds: &LocalClouds,
+    backup: &SeededBackup,
+    export: &ExportDemo,
+) -> anyhow::Result<()> {
+    println!();
+    println!("[7/7] The API's status page / API 状态页 (GET /status)");
+    let mut env = clouds.sync_env();
+    env.extend(export.start_env.clone());
+    env.extend(export.poll_env.clone());
+    // Last, so that the fake RDS API's AccessKey pair wins: /status reads RDS and S3, not OSS.
+    env.extend(clouds.pull_env(backup));
+    env.push(("PULL_FUNCTION_NAME".into(), "aliyun-backup-pull".into()));
+
+    let binary = std::env::current_exe()?.with_file_name("api-local");
+    let api = ApiLocal::start(&binary, &env)?;
+    let status: Value = reqwest::get(format!("{}/status", api.url))
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!("      {} /status", api.url);
+
+    let yes_no = |value: &Value| {
+        if value.as_bool() == Some(true) {
+            "yes / 是"
+        } else {
+            "no / 否"
+        }
+    };
+    let hours = |value: &Value| {
+        value.as_i64().map_or("-".to_string(), |seconds| {
+            format!("{:.1} h", seconds as f64 / 3600.0)
+        })
+    };
+    for source in status["aliyun"].as_array().into_iter().flatten() {
+        println!(
+            "      Aliyun / 阿里云 {}: backup / 备份集 {}, age / 时长 {} of max / 上限 {}, in S3 / 已到 S3: {}",
+            source["instance_id"].as_str().unwrap_or("-"),
+            source["backup_id"].as_str().unwrap_or("-"),
+            hours(&source["age_seconds"]),
+            hours(&source["max_age_seconds"]),
+            yes_no(&source["in_s3"]),
+        );
+    }
+    for source in status["rds"].as_array().into_iter().flatten() {
+        println!(
+            "      Amazon RDS {}: snapshot / 快照 {}, export / 导出 {} {}, in OSS / 已到 OSS: {}",
+            source["source"].as_str().unwrap_or("-"),
+            source["snapshot_id"].as_str().unwrap_or("-"),
+            source["export_task_id"].as_str().unwrap_or("-"),
+            source["export_status"].as_str().unwrap_or("-"),
+            yes_no(&source["in_oss"]),
+        );
+    }
+    println!("      healthy / 全部正常: {}", yes_no(&status["healthy"]));
     Ok(())
 }
 
