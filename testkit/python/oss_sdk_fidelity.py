@@ -109,6 +109,25 @@ def multipart_and_read(client: oss.Client, bucket: str, key: str) -> str:
     return complete.hash_crc64
 
 
+def replace_metadata_in_place(client: oss.Client, bucket: str, key: str, crc: str) -> None:
+    head = client.head_object(oss.HeadObjectRequest(bucket=bucket, key=key))
+    copied = client.copy_object(
+        oss.CopyObjectRequest(
+            bucket=bucket,
+            key=key,
+            source_bucket=bucket,
+            source_key=key,
+            if_match=head.etag,
+            metadata_directive="REPLACE",
+            metadata={"crc64ecma": crc},
+        )
+    )
+    check(copied.hash_crc64 == crc, f"CopyObject CRC {copied.hash_crc64} differs from {crc}")
+    after = client.head_object(oss.HeadObjectRequest(bucket=bucket, key=key))
+    check(after.metadata.get("crc64ecma") == crc, f"metadata after CopyObject {after.metadata}")
+    check(after.etag == head.etag, f"ETag changed from {head.etag} to {after.etag}")
+
+
 def wrong_secret_is_rejected(args: argparse.Namespace) -> None:
     client = make_client(args, args.access_key_secret + "-wrong")
     try:
@@ -138,6 +157,8 @@ def main() -> None:
         f"{args.prefix}put.bin": put_and_read(client, args.bucket, f"{args.prefix}put.bin"),
         f"{args.prefix}multipart.bin": multipart_and_read(client, args.bucket, f"{args.prefix}multipart.bin"),
     }
+    multipart_key = f"{args.prefix}multipart.bin"
+    replace_metadata_in_place(client, args.bucket, multipart_key, written[multipart_key])
     wrong_secret_is_rejected(args)
     json.dump(written, sys.stdout)
     print()

@@ -134,14 +134,18 @@ impl LocalClouds {
         self.oss.put_object_direct(OSS_BUCKET, &key, &bytes, &[])?;
         drop(bytes);
 
-        let presigned = self
-            .oss
-            .presign_get(OSS_BUCKET, &key, Utc::now() + TimeDelta::hours(12));
-        let url = presigned.replacen(
-            &self.oss.bucket_authority(OSS_BUCKET),
-            &format!("{OSS_DOMAIN}:{}", self.oss.port()),
-            1,
-        );
+        // Like RDS, every DescribeBackups answer carries a fresh link, here one second later
+        // than the one before, so a link that was let expire is never handed out again.
+        let sign = self.oss.link_signer();
+        let presigned_authority = self.oss.bucket_authority(OSS_BUCKET);
+        let local_authority = format!("{OSS_DOMAIN}:{}", self.oss.port());
+        let issued = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let link_key = key.clone();
+        let fresh_link = move || {
+            let count = issued.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let expires = Utc::now() + TimeDelta::hours(12) + TimeDelta::seconds(count);
+            sign(OSS_BUCKET, &link_key, expires).replacen(&presigned_authority, &local_authority, 1)
+        };
         let time = |at: chrono::DateTime<Utc>| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let fixture = serde_json::json!({
             "Items": { "Backup": [{
@@ -168,9 +172,12 @@ impl LocalClouds {
         // The fake keeps its fixture for the whole process; one leaked string per seeded backup.
         let fixture: &'static str = Box::leak(fixture.to_string().into_boxed_str());
         let mut config = FakeRdsConfig::new(Fixture::Inline(fixture));
-        config.download_urls = Some(Arc::new(move |_| DownloadUrls {
-            public: url.clone(),
-            intranet: url.clone(),
+        config.download_urls = Some(Arc::new(move |_| {
+            let url = fresh_link();
+            DownloadUrls {
+                public: url.clone(),
+                intranet: url,
+            }
         }));
         let rds = FakeRds::start(config).await?;
         let expected_key = format!(

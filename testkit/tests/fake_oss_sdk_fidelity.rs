@@ -97,6 +97,11 @@ async fn official_python_sdk_round_trips_through_fake() {
     assert_eq!(multipart.crc64, multipart_crc);
     assert_eq!(multipart.size, 3 * 200 * 1024);
     assert_eq!(multipart.parts, Some(3));
+    // CopyObject onto itself replaced the metadata and kept the bytes.
+    assert_eq!(
+        multipart.metadata.get("crc64ecma"),
+        Some(&multipart_crc.to_string())
+    );
     assert_eq!(
         reported["fidelity/multipart.bin"],
         multipart_crc.to_string()

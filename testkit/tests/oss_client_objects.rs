@@ -249,6 +249,77 @@ async fn delete_removes_the_object() {
 }
 
 #[tokio::test]
+async fn replace_metadata_copies_the_object_onto_itself() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    let body = pattern(300_000, 3);
+    let key = "mysql/db.t$1/a b+c/备份.gz";
+    let first = PutOptions {
+        metadata: BTreeMap::from([("source-etag".to_string(), "abc123".to_string())]),
+        ..PutOptions::default()
+    };
+    let written = store
+        .put(key, Bytes::from(body.clone()), &first)
+        .await
+        .unwrap();
+    let etag = written.etag.unwrap();
+    let replaced = PutOptions {
+        metadata: BTreeMap::from([
+            ("source-etag".to_string(), "abc123".to_string()),
+            ("crc64ecma".to_string(), crc64(&body).to_string()),
+        ]),
+        content_type: Some("application/octet-stream".into()),
+        // Ignored for a copy onto itself, which would otherwise always fail.
+        forbid_overwrite: true,
+    };
+
+    assert!(store.replace_metadata(key, &etag, &replaced).await.unwrap());
+
+    let stored = oss.object(BUCKET, key).unwrap();
+    assert_eq!(stored.metadata, replaced.metadata);
+    assert_eq!(stored.crc64, crc64(&body));
+    assert_eq!(stored.size, body.len() as u64);
+    let request = oss.request_log().pop().unwrap();
+    assert_eq!(request.method, "PUT");
+    assert!(
+        request
+            .headers
+            .iter()
+            .any(|(name, value)| name == "x-oss-metadata-directive" && value == "REPLACE")
+    );
+}
+
+#[tokio::test]
+async fn replace_metadata_refuses_an_object_that_changed() {
+    let oss = start_fake().await;
+    let store = standard_store(&oss);
+    oss.put_object_direct(BUCKET, "changed", b"abc", &[("owner", "someone")])
+        .unwrap();
+    let options = PutOptions {
+        metadata: BTreeMap::from([("crc64ecma".to_string(), "1".to_string())]),
+        ..PutOptions::default()
+    };
+
+    let error = store
+        .replace_metadata("changed", "0123456789ABCDEF0123456789ABCDEF", &options)
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.code.as_deref(), Some("PreconditionFailed"), "{error}");
+    assert!(!error.is_retryable(), "{error}");
+    let stored = oss.object(BUCKET, "changed").unwrap();
+    assert_eq!(
+        stored.metadata.get("owner").map(String::as_str),
+        Some("someone")
+    );
+    let missing = store
+        .replace_metadata("missing", "00", &options)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind, ErrorKind::NotFound, "{missing}");
+}
+
+#[tokio::test]
 async fn cut_download_fails_as_transient() {
     let oss = start_fake().await;
     let store = standard_store(&oss);

@@ -148,3 +148,88 @@ async fn stale_continuation_fails_without_retry() {
     assert_eq!(result["backups"][0]["outcome"], "failed", "{result}");
     assert!(continuations.take().is_empty());
 }
+
+/// GET requests of the backup file that the fake OSS received, as (status, Expires, Range).
+fn downloads(clouds: &LocalClouds) -> Vec<(u16, String, Option<String>)> {
+    clouds
+        .oss
+        .request_log()
+        .into_iter()
+        .filter(|request| request.method == "GET" && request.path.ends_with("_qp.xb"))
+        .map(|request| {
+            let expires = request
+                .query
+                .iter()
+                .find(|(name, _)| name == "Expires")
+                .map(|(_, value)| value.clone())
+                .unwrap_or_default();
+            let range = request
+                .headers
+                .iter()
+                .find(|(name, _)| name == "range")
+                .map(|(_, value)| value.clone());
+            (request.status, expires, range)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_link_that_expires_mid_stream_is_renewed_and_resumed_with_range() {
+    let clouds = LocalClouds::start("pull-link-expiry").await.unwrap();
+    let size = 11 * MIB + 7;
+    let backup = clouds.seed_aliyun_backup(size, 14).await.unwrap();
+    let continuations = Arc::new(RecordedContinuations::default());
+    let function = function(clouds.pull_env(&backup), &clouds, continuations.clone()).await;
+    // The connection breaks 6 MiB in, inside the second part, and the link has run out by the
+    // time the download is reopened.
+    clouds.oss.expire_link_mid_download(6 * MIB);
+
+    let event = sample_event("aliyun-backup-pull-backup.json", &backup);
+    let result = function.handle(invocation(event)).await.unwrap();
+
+    let pulled = &result["backups"][0];
+    assert_eq!(pulled["outcome"], "pulled", "{result}");
+    assert_eq!(pulled["crc64"], backup.crc64.to_string());
+    let (bytes, metadata) = s3_object(&clouds, &backup.expected_key).await;
+    assert_eq!(bytes, sample_bytes(size as usize, 14));
+    assert_eq!(metadata["crc64ecma"], backup.crc64.to_string());
+
+    // The cut download, the expired link refused, then a fresh link resumed at the first byte
+    // the completed parts do not hold.
+    let downloads = downloads(&clouds);
+    let refused = downloads
+        .iter()
+        .position(|(status, _, _)| *status == 403)
+        .unwrap_or_else(|| panic!("no expired link was refused: {downloads:?}"));
+    let (_, old_link, _) = &downloads[refused];
+    let resumed = &downloads[refused + 1..];
+    assert!(!resumed.is_empty(), "{downloads:?}");
+    let (status, new_link, range) = &resumed[0];
+    assert_eq!(*status, 206, "{downloads:?}");
+    assert!(new_link > old_link, "{downloads:?}");
+    let resume_offset = range
+        .as_deref()
+        .and_then(|range| range.strip_prefix("bytes="))
+        .and_then(|range| range.split('-').next())
+        .and_then(|start| start.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("the resumed download has no Range: {downloads:?}"));
+    assert!(
+        (5 * MIB..=6 * MIB).contains(&resume_offset),
+        "{downloads:?}"
+    );
+    let describe_calls = backup
+        .rds
+        .calls()
+        .iter()
+        .filter(|call| call.action == "DescribeBackups" && call.error_code.is_none())
+        .count();
+    assert!(describe_calls >= 2, "the link was never renewed");
+    assert!(continuations.take().is_empty());
+    let uploads = aws::s3_client()
+        .list_multipart_uploads()
+        .bucket(&clouds.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(uploads.uploads().is_empty(), "{uploads:?}");
+}

@@ -103,6 +103,12 @@ async fn sample_multipart_event_with_awkward_key_copies_in_parts() {
     let stored = clouds.oss.object(OSS_BUCKET, &target_key(&key)).unwrap();
     assert_eq!(stored.size, body.len() as u64);
     assert_eq!(stored.crc64, crc64(&body));
+    // Known only after the last part, the CRC-64 is written by copying the object onto itself.
+    assert_eq!(
+        stored.metadata.get("crc64ecma"),
+        Some(&crc64(&body).to_string())
+    );
+    assert!(stored.metadata.contains_key("source-etag"));
     assert!(clouds.oss.pending_uploads(OSS_BUCKET).is_empty());
 }
 

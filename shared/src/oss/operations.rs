@@ -8,6 +8,7 @@ use reqwest::{Method, Response};
 
 use super::client::{OssRequest, OssStore, describe_reqwest_error};
 use super::response::{self, META_PREFIX, malformed_reply};
+use super::signer;
 use super::xml;
 use crate::checksum::{content_md5, parse_crc64};
 use crate::storage::{
@@ -19,16 +20,6 @@ use crate::storage::{
 const PAGE_SIZE: &str = "1000";
 
 impl OssStore {
-    /// Deletes the object. OSS treats a missing object as deleted.
-    ///
-    /// # Errors
-    /// A [`StorageError`] for a failed request.
-    pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.send(OssRequest::new("DeleteObject", Method::DELETE, Some(key)))
-            .await?;
-        Ok(())
-    }
-
     async fn head_object(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         let request = OssRequest::new("HeadObject", Method::HEAD, Some(key));
         match self.send(request).await {
@@ -336,6 +327,41 @@ impl ObjectSink for OssStore {
         }
         parts.sort_by_key(|part| part.part_number);
         Ok(parts)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.send(OssRequest::new("DeleteObject", Method::DELETE, Some(key)))
+            .await?;
+        Ok(())
+    }
+
+    /// Copies the object onto itself with `x-oss-metadata-directive: REPLACE`: in a bucket
+    /// without versioning OSS then changes only the metadata and keeps the bytes, whatever the
+    /// object's size. `x-oss-copy-source-if-match` makes sure it is still the object we wrote.
+    async fn replace_metadata(
+        &self,
+        key: &str,
+        etag: &str,
+        options: &PutOptions,
+    ) -> Result<bool, StorageError> {
+        let encoded_key: Vec<String> = key.split('/').map(signer::uri_encode).collect();
+        let source = format!("/{}/{}", self.bucket(), encoded_key.join("/"));
+        let request = OssRequest::new("CopyObject", Method::PUT, Some(key))
+            .header("x-oss-copy-source", &source)
+            .header("x-oss-copy-source-if-match", format!("\"{etag}\""))
+            .header("x-oss-metadata-directive", "REPLACE");
+        let request = with_put_options(
+            request,
+            &PutOptions {
+                forbid_overwrite: false,
+                ..options.clone()
+            },
+        );
+        let reply = self.send(request).await?;
+        let _: xml::CopyObjectResult = self
+            .read_xml("CopyObject", self.object_location(key), reply)
+            .await?;
+        Ok(true)
     }
 
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError> {

@@ -34,6 +34,13 @@ pub struct CompleteMultipartUploadResult {
     pub etag: Option<String>,
 }
 
+/// The reply of CopyObject; its presence tells the copy succeeded.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CopyObjectResult {
+    #[serde(rename = "ETag")]
+    pub etag: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ListPartsResult {
     #[serde(rename = "IsTruncated", default)]

@@ -149,6 +149,23 @@ pub trait ObjectSink: Send + Sync {
 
     /// Lists unfinished multipart uploads whose key starts with `prefix`.
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError>;
+
+    /// Deletes the object at `key`; a missing object counts as deleted. Used only to remove an
+    /// object this copy has just written and found corrupt.
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+
+    /// Replaces the user metadata and content type of the object at `key`, whose ETag must
+    /// still be `etag`, without rewriting its bytes. Returns false when the store cannot do
+    /// that, so metadata known only after a multipart upload is not recorded there.
+    async fn replace_metadata(
+        &self,
+        key: &str,
+        etag: &str,
+        options: &PutOptions,
+    ) -> Result<bool, StorageError> {
+        let _ = (key, etag, options);
+        Ok(false)
+    }
 }
 
 /// Small marker objects written at most once, so that concurrent Lambdas agree on who acts

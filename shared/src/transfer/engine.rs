@@ -75,12 +75,15 @@ impl<'a> Transfer<'a> {
     /// Objects no larger than one part go in one put, and larger ones in a multipart upload
     /// whose parts complete in ascending order however they finish. Each request is retried on
     /// transient errors. A single put writes the CRC-64 as `crc64ecma` metadata. A multipart
-    /// copy passes it in the options of CompleteMultipartUpload, but OSS and S3 take user
-    /// metadata only when the upload starts, so there the store's own checksum is the record.
+    /// upload takes user metadata only when it starts, before the CRC-64 is known unless the
+    /// caller set it: after completing, the engine asks the store to replace the metadata in
+    /// place (OSS copies the object onto itself), and where the store cannot, its own checksum
+    /// is the record.
     ///
     /// # Errors
     /// Any failure or mismatch aborts the multipart upload and returns an error naming the key,
-    /// the values compared and the upload id.
+    /// the values compared and the upload id. An object completed with a checksum that does not
+    /// match is deleted.
     pub async fn run(self, body: ByteStream) -> Result<TransferOutcome, TransferError> {
         let started = Instant::now();
         let state = match self.resume.clone() {
@@ -212,9 +215,14 @@ impl<'a> Transfer<'a> {
                 .ok_or_else(|| self.sink_error(upload_id, source))?,
             Err(source) => return Err(self.sink_error(upload_id, source)),
         };
-        // NOTE: after a mismatch here the object exists already. The ports offer no delete, so
-        // the caller must treat the key as suspect.
-        self.check_reported_crc64(computed, outcome.crc64, upload_id)?;
+        if let Err(mismatch) = self.check_reported_crc64(computed, outcome.crc64, upload_id) {
+            // The object exists already: remove it so no corrupt copy stays at the key.
+            self.delete_corrupt().await;
+            return Err(mismatch);
+        }
+        if !self.options.metadata.contains_key(CRC64_METADATA_KEY) {
+            self.record_crc64(outcome.etag.as_deref(), &options).await;
+        }
 
         Ok(TransferOutcome::Finished(TransferReport {
             bytes: state.size,
@@ -399,6 +407,54 @@ impl<'a> Transfer<'a> {
             etag: info.etag,
             crc64: Some(computed),
         })
+    }
+
+    /// Deletes the object just completed with a wrong checksum, logging rather than returning
+    /// a failure so the mismatch is what the caller sees.
+    async fn delete_corrupt(&self) {
+        let result = retry(&self.settings.retry, StorageError::is_retryable, |_| {
+            self.sink.delete(self.key)
+        })
+        .await;
+        match result {
+            Ok(()) => tracing::warn!(
+                key = self.key,
+                "deleted the object whose checksum did not match"
+            ),
+            Err(error) => tracing::error!(
+                key = self.key,
+                %error,
+                "failed to delete the object whose checksum did not match; delete it by hand"
+            ),
+        }
+    }
+
+    /// Writes the CRC-64, known only now, into the metadata of a multipart copy where the
+    /// store can replace metadata in place. The copy is verified already, and the store's own
+    /// checksum stays on the object, so a failure here is logged and the copy still counts.
+    async fn record_crc64(&self, etag: Option<&str>, options: &PutOptions) {
+        let Some(etag) = etag else {
+            tracing::warn!(
+                key = self.key,
+                "no ETag after the upload, so the CRC-64 metadata was not written"
+            );
+            return;
+        };
+        let result = retry(&self.settings.retry, StorageError::is_retryable, |_| {
+            self.sink.replace_metadata(self.key, etag, options)
+        })
+        .await;
+        match result {
+            Ok(true) => {
+                tracing::debug!(key = self.key, "recorded the CRC-64 in the object metadata")
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(
+                key = self.key,
+                %error,
+                "failed to record the CRC-64 in the object metadata; the store's own checksum remains"
+            ),
+        }
     }
 
     /// Aborts the upload, logging rather than returning a failure so the original error wins.

@@ -9,6 +9,7 @@ mod crc;
 mod engine;
 mod error;
 mod progress;
+mod restore;
 mod sizing;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::storage::{ByteStream, ObjectSink, PutOptions, UploadedPart};
 pub use crc::{ResumableCrc64, crc64_combine};
 pub use engine::Transfer;
 pub use error::TransferError;
+pub use restore::restore_parts;
 pub use sizing::{ObjectTooLarge, PartLimits, part_count, plan_part_size};
 
 /// The user metadata key that holds the object's CRC-64/XZ as a decimal string
@@ -123,7 +125,8 @@ pub struct TransferState {
     pub bytes_done: u64,
     /// CRC-64/XZ of the first `bytes_done` bytes.
     pub crc64: u64,
-    /// Completed parts in ascending order.
+    /// Completed parts in ascending order. Empty while `next_part` is above 1 when the list
+    /// did not fit in one event; the next run lists it again (see [`restore_parts`]).
     pub parts: Vec<PartRecord>,
 }
 

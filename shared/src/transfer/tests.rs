@@ -177,6 +177,45 @@ async fn crc_mismatch_from_sink_fails_with_both_values() {
     assert!(message.contains(KEY), "{message}");
     assert!(error.is_retryable());
     assert_eq!(sink.calls_of(Operation::AbortMultipartUpload).len(), 1);
+    // The completed object with the wrong checksum is removed.
+    assert_eq!(sink.calls_of(Operation::DeleteObject).len(), 1);
+    assert!(sink.object(KEY).is_none());
+}
+
+#[tokio::test]
+async fn multipart_copy_records_its_crc_in_the_metadata_afterwards() {
+    let sink = store();
+    let data = sample(3 * PART as usize + 17);
+
+    run_copy(&sink, &data, &settings(2))
+        .await
+        .expect("copy succeeds");
+
+    assert_eq!(sink.calls_of(Operation::CopyObject).len(), 1);
+    let metadata = sink.object_metadata(KEY).unwrap_or_default();
+    assert_eq!(
+        metadata.get(CRC64_METADATA_KEY),
+        Some(&crc64(&data).to_string())
+    );
+}
+
+#[tokio::test]
+async fn a_failed_metadata_update_leaves_the_verified_copy_in_place() {
+    let sink = store();
+    sink.inject(Fault::new(
+        Operation::CopyObject,
+        FaultAction::Fail(ErrorKind::Permanent),
+    ));
+    let data = sample(3 * PART as usize + 17);
+
+    let report = run_copy(&sink, &data, &settings(2))
+        .await
+        .expect("copy succeeds");
+
+    assert_eq!(report.crc64, crc64(&data));
+    assert_eq!(sink.object(KEY), Some(data));
+    let metadata = sink.object_metadata(KEY).unwrap_or_default();
+    assert!(!metadata.contains_key(CRC64_METADATA_KEY));
 }
 
 #[tokio::test]

@@ -3,15 +3,17 @@
 //!
 //! Served operations: PutObject, GetObject (with `Range`), HeadObject, DeleteObject,
 //! InitiateMultipartUpload, UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts
-//! and ListMultipartUploads. Every request must be virtual-hosted (`<bucket>.<endpoint_host>`) or
+//! and ListMultipartUploads, and CopyObject of an object onto itself (to replace its metadata).
+//! Every request must be virtual-hosted (`<bucket>.<endpoint_host>`) or
 //! go to a bound custom domain, and must carry a valid V4 signature or V1 query signature.
 //! Tests reach `<bucket>.oss-<region>.aliyuncs.com` at 127.0.0.1 by overriding DNS in the client;
 //! [`FakeOss::http_client`] builds a reqwest client that resolves every name to the fake.
 //!
-//! Not served: CopyObject, UploadPartCopy, listing objects, bucket operations, V4 query
+//! Not served: CopyObject between different objects, UploadPartCopy, listing objects, bucket operations, V4 query
 //! signatures, callbacks and server-side encryption.
 
 mod auth;
+mod copy;
 mod faults;
 mod listing;
 mod multipart;
@@ -31,6 +33,9 @@ use chrono::{DateTime, Utc};
 use md5::{Digest, Md5};
 
 pub use store::StoredObject;
+
+/// Signs a GET link for (bucket, key) that expires at the given time.
+pub type LinkSigner = Arc<dyn Fn(&str, &str, DateTime<Utc>) -> String + Send + Sync>;
 
 /// Settings of one fake OSS server.
 #[derive(Clone)]
@@ -110,6 +115,11 @@ pub(crate) struct Shared {
     pub config: FakeOssConfig,
     pub store: store::Store,
     pub cut_downloads_after: Mutex<Option<u64>>,
+    /// Cut the next download through a query-signed link after this many bytes, then expire
+    /// that link (see [`FakeOss::expire_link_mid_download`]).
+    pub expire_link_after: Mutex<Option<u64>>,
+    /// Query-signed links whose `Expires` is at or before this are refused as expired.
+    pub links_expired_up_to: Mutex<Option<i64>>,
     pub log: Mutex<Vec<RecordedRequest>>,
 }
 
@@ -135,6 +145,8 @@ impl FakeOss {
             config,
             store,
             cut_downloads_after: Mutex::new(None),
+            expire_link_after: Mutex::new(None),
+            links_expired_up_to: Mutex::new(None),
             log: Mutex::new(Vec::new()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -263,26 +275,25 @@ impl FakeOss {
     /// Builds a V1 query-signed GET URL, the form of the download links Aliyun RDS hands out:
     /// `http://<bucket>.<endpoint>:<port>/<key>?Expires=…&OSSAccessKeyId=…&Signature=…`.
     pub fn presign_get(&self, bucket: &str, key: &str, expires: DateTime<Utc>) -> String {
-        let config = &self.shared.config;
-        let expires = expires.timestamp().to_string();
-        let mut query = Vec::new();
-        if let Some(token) = &config.security_token {
-            query.push(("security-token".to_string(), token.clone()));
-        }
-        let string_to_sign = auth::v1_string_to_sign("GET", &[], &expires, bucket, key, &query);
-        let signature = auth::v1_signature(&config.access_key_secret, &string_to_sign);
-        let encode = |text: &str| backup_bridge::oss::signer::uri_encode(text);
-        let path: String = key.split('/').map(encode).collect::<Vec<_>>().join("/");
-        let mut url = format!(
-            "http://{}/{path}?Expires={expires}&OSSAccessKeyId={}&Signature={}",
-            self.bucket_authority(bucket),
-            encode(&config.access_key_id),
-            encode(&signature)
-        );
-        for (name, value) in &query {
-            url.push_str(&format!("&{name}={}", encode(value)));
-        }
-        url
+        presign_v1_get(
+            &self.shared.config,
+            &self.bucket_authority(bucket),
+            bucket,
+            key,
+            expires,
+        )
+    }
+
+    /// Returns [`FakeOss::presign_get`] as a function that outlives this borrow, for a fake
+    /// RDS API that hands out a fresh link on every call.
+    pub fn link_signer(&self) -> LinkSigner {
+        let config = self.shared.config.clone();
+        let endpoint_host = self.endpoint_host();
+        let port = self.port();
+        Arc::new(move |bucket, key, expires| {
+            let authority = format!("{bucket}.{endpoint_host}:{port}");
+            presign_v1_get(&config, &authority, bucket, key, expires)
+        })
     }
 
     /// Makes every following GetObject send at most `bytes` body bytes and then close the
@@ -293,6 +304,18 @@ impl FakeOss {
             .cut_downloads_after
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = bytes;
+    }
+
+    /// Lets a download link run out during a download: the next GetObject through a
+    /// query-signed link sends `bytes` body bytes and closes the connection, and from then on
+    /// that link, and every link that expires no later, answers 403 `AccessDenied` "Request has
+    /// expired", as OSS does for a request that starts after `Expires`.
+    pub fn expire_link_mid_download(&self, bytes: u64) {
+        *self
+            .shared
+            .expire_link_after
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(bytes);
     }
 
     /// Returns every request received so far, oldest first.
@@ -324,4 +347,33 @@ impl Drop for FakeOss {
 /// Formats a time for `Last-Modified`: `Fri, 11 Apr 2025 06:41:24 GMT`.
 pub(crate) fn http_date(time: DateTime<Utc>) -> String {
     time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// Builds a V1 query-signed GET URL for `bucket` reached at `authority`.
+fn presign_v1_get(
+    config: &FakeOssConfig,
+    authority: &str,
+    bucket: &str,
+    key: &str,
+    expires: DateTime<Utc>,
+) -> String {
+    let expires = expires.timestamp().to_string();
+    let mut query = Vec::new();
+    if let Some(token) = &config.security_token {
+        query.push(("security-token".to_string(), token.clone()));
+    }
+    let string_to_sign = auth::v1_string_to_sign("GET", &[], &expires, bucket, key, &query);
+    let signature = auth::v1_signature(&config.access_key_secret, &string_to_sign);
+    let encode = |text: &str| backup_bridge::oss::signer::uri_encode(text);
+    let path: String = key.split('/').map(encode).collect::<Vec<_>>().join("/");
+    let mut url = format!(
+        "http://{}/{path}?Expires={expires}&OSSAccessKeyId={}&Signature={}",
+        authority,
+        encode(&config.access_key_id),
+        encode(&signature)
+    );
+    for (name, value) in &query {
+        url.push_str(&format!("&{name}={}", encode(value)));
+    }
+    url
 }

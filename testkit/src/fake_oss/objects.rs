@@ -247,11 +247,14 @@ pub(crate) fn get_object(context: &Context, head_only: bool) -> Result<Response,
     let body = match file {
         None => Body::empty(),
         Some(file) => {
-            let cut_after = *context
+            let mut cut_after = *context
                 .shared
                 .cut_downloads_after
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(bytes) = take_link_expiry(context) {
+                cut_after = Some(bytes);
+            }
             faults::file_body(tokio::fs::File::from_std(file), first, length, cut_after)
         }
     };
@@ -274,6 +277,24 @@ pub(crate) fn delete_object(context: &Context) -> Result<Response, OssError> {
         .status(StatusCode::NO_CONTENT)
         .body(Body::empty())
         .map_err(|error| OssError::internal(error.to_string()))
+}
+
+/// Takes the pending "expire the link mid-download" fault when this GetObject came through a
+/// query-signed link: returns where to cut the body and expires the link from now on.
+fn take_link_expiry(context: &Context) -> Option<u64> {
+    let expires: i64 = context.query("Expires")?.parse().ok()?;
+    let bytes = context
+        .shared
+        .expire_link_after
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take()?;
+    *context
+        .shared
+        .links_expired_up_to
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(expires);
+    Some(bytes)
 }
 
 #[cfg(test)]

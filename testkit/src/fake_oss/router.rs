@@ -13,7 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use super::auth::{self, RequestToCheck};
 use super::xml::OssError;
-use super::{RecordedRequest, Shared, listing, multipart, objects};
+use super::{RecordedRequest, Shared, copy, listing, multipart, objects};
 
 /// Everything an operation handler needs about the request it serves.
 pub(crate) struct Context {
@@ -150,6 +150,9 @@ async fn serve(
     };
     let auth_kind = auth::authenticate(&shared.config, &check, Utc::now())?;
     auth::check_payload_headers(&headers, auth_kind)?;
+    if matches!(auth_kind, auth::AuthKind::PresignedV1) {
+        check_link_not_expired(&shared, &query)?;
+    }
 
     let context = Context {
         shared,
@@ -173,9 +176,12 @@ async fn dispatch(context: Context, body: Body) -> Result<Response, OssError> {
         };
     }
     if context.header("x-oss-copy-source").is_some() {
-        return Err(OssError::not_implemented(
-            "the fake OSS does not implement CopyObject or UploadPartCopy",
-        ));
+        return match method {
+            Method::PUT => copy::copy_object(&context),
+            _ => Err(OssError::not_implemented(format!(
+                "x-oss-copy-source on a {method} request"
+            ))),
+        };
     }
     match method {
         Method::PUT if context.has_query("uploadId") || context.has_query("partNumber") => {
@@ -278,4 +284,24 @@ fn selected_headers(headers: &HeaderMap) -> Vec<(String, String)> {
 fn new_request_id() -> String {
     let bytes: [u8; 12] = rand::random();
     hex::encode_upper(bytes)
+}
+
+/// Refuses a query-signed link that [`crate::fake_oss::FakeOss::expire_link_mid_download`] let
+/// run out, with the reply OSS gives for an expired link.
+fn check_link_not_expired(shared: &Shared, query: &[(String, String)]) -> Result<(), OssError> {
+    let expires = query
+        .iter()
+        .find(|(name, _)| name == "Expires")
+        .and_then(|(_, value)| value.parse::<i64>().ok());
+    let expired_up_to = *shared
+        .links_expired_up_to
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match (expires, expired_up_to) {
+        (Some(expires), Some(limit)) if expires <= limit => {
+            Err(OssError::access_denied("Request has expired.")
+                .with_detail("Expires", expires.to_string()))
+        }
+        _ => Ok(()),
+    }
 }

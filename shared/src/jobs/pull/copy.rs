@@ -14,7 +14,7 @@ use crate::retry::retry;
 use crate::storage::{ByteStream, PutOptions, StorageError};
 use crate::transfer::{
     CRC64_METADATA_KEY, PartRecord, ResumableCrc64, Transfer, TransferError, TransferOutcome,
-    TransferState, plan_part_size,
+    TransferState, plan_part_size, restore_parts,
 };
 
 /// One backup being copied, with everything a run needs to know about it.
@@ -165,10 +165,17 @@ impl BackupCopy<'_> {
     /// Continues a paused copy from `state` with a fresh download URL.
     pub async fn resume(
         &self,
-        state: TransferState,
+        mut state: TransferState,
         crc64: u64,
         deadline: tokio::time::Instant,
     ) -> Result<PullOutcome, PullError> {
+        restore_parts(
+            self.ports.sink.as_ref(),
+            &mut state,
+            &self.settings.transfer.retry,
+        )
+        .await
+        .map_err(|source| self.transfer_error(source))?;
         let link = self.link();
         let url = link
             .fresh_url()
@@ -344,24 +351,22 @@ impl BackupCopy<'_> {
             run: self.run + 1,
             state,
         };
+        let upload_id = payload.state.upload_id.clone();
         let failed = |message: String, retryable: bool| PullError::Continuation {
-            instance_id: payload.instance_id.clone(),
-            backup_id: payload.backup_id.clone(),
-            upload_id: payload.state.upload_id.clone(),
+            instance_id: self.backup.instance_id.clone(),
+            backup_id: self.backup.backup_id.clone(),
+            upload_id: upload_id.clone(),
             message,
             retryable,
         };
-        let size = payload.to_event().to_string().len();
-        if size > MAX_PAYLOAD_BYTES {
-            // TODO: keep the part list in a state object under STATE_PREFIX once a copy can
-            // need more parts than fit in one event (about 2,500).
-            return Err(failed(
+        let payload = fit_in_one_event(payload).map_err(|size| {
+            failed(
                 format!(
-                    "continuation payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES}; raise the part size"
+                    "continuation payload of {size} bytes exceeds {MAX_PAYLOAD_BYTES} even without its part list"
                 ),
                 false,
-            ));
-        }
+            )
+        })?;
         self.ports
             .continuation
             .hand_over(&payload)
@@ -432,5 +437,22 @@ impl BackupCopy<'_> {
             );
         }
         Ok(same)
+    }
+}
+
+/// Returns the payload as it is when it fits in one Lambda event, otherwise without its part
+/// list, which the next run lists from S3 again. Returns the size when even that is too big.
+pub(super) fn fit_in_one_event(payload: ContinuationPayload) -> Result<ContinuationPayload, usize> {
+    let size = |payload: &ContinuationPayload| payload.to_event().to_string().len();
+    if size(&payload) <= MAX_PAYLOAD_BYTES {
+        return Ok(payload);
+    }
+    let compact = ContinuationPayload {
+        state: payload.state.without_parts(),
+        ..payload
+    };
+    match size(&compact) {
+        compact_size if compact_size <= MAX_PAYLOAD_BYTES => Ok(compact),
+        compact_size => Err(compact_size),
     }
 }

@@ -436,6 +436,84 @@ async fn passed_deadline_uploads_one_part_per_run() {
 }
 
 #[tokio::test]
+async fn resumes_from_a_payload_without_its_part_list() {
+    let bytes = data(10_500);
+    let setup = Setup::new(&bytes, vec![backup("4001", 10_500)]);
+    let passed = tokio::time::Instant::now();
+
+    let mut outcome = only_result(setup.run(direct("4001"), passed).await).unwrap();
+    let mut runs = 1;
+    while let PullOutcome::Continued { .. } = &outcome {
+        let mut payload = setup.continuations.take().remove(0);
+        // As a payload too large for one event is sent: the next run lists the parts itself.
+        payload.state = payload.state.without_parts();
+        assert!(payload.state.parts_elided());
+        let trigger = PullTrigger::from_event(&payload.to_event()).unwrap();
+        outcome = only_result(setup.run(trigger, passed).await).unwrap();
+        runs += 1;
+        assert!(runs <= 5, "the pull does not advance");
+    }
+
+    assert_eq!(runs, 3);
+    assert!(
+        matches!(outcome, PullOutcome::Pulled { parts: 3, .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
+}
+
+#[test]
+fn a_payload_too_large_for_one_event_goes_without_its_part_list() {
+    let part_size = 64 * 1024 * 1024;
+    let parts: Vec<crate::transfer::PartRecord> = (1..=4_000)
+        .map(|part_number| crate::transfer::PartRecord {
+            part_number,
+            etag: format!("\"{part_number:032x}\""),
+            size: part_size,
+            crc64: None,
+        })
+        .collect();
+    let payload = ContinuationPayload {
+        instance_id: INSTANCE.into(),
+        backup_id: "4001".into(),
+        backup_start: now(),
+        backup_end: None,
+        expected_crc64: 1,
+        run: 2,
+        state: crate::transfer::TransferState {
+            key: KEY.into(),
+            upload_id: "upload-1".into(),
+            size: part_size * 9_000,
+            part_size,
+            next_part: 4_001,
+            bytes_done: part_size * 4_000,
+            crc64: 2,
+            parts,
+        },
+    };
+    assert!(payload.to_event().to_string().len() > MAX_PAYLOAD_BYTES);
+
+    let sent = super::copy::fit_in_one_event(payload.clone()).unwrap();
+
+    assert!(sent.to_event().to_string().len() <= MAX_PAYLOAD_BYTES);
+    assert!(sent.state.parts_elided());
+    assert_eq!(sent.state.next_part, 4_001);
+    assert_eq!(sent.state.bytes_done, payload.state.bytes_done);
+
+    // A small payload is sent as it is.
+    let small = ContinuationPayload {
+        state: crate::transfer::TransferState {
+            parts: payload.state.parts[..3].to_vec(),
+            next_part: 4,
+            bytes_done: part_size * 3,
+            ..payload.state.clone()
+        },
+        ..payload
+    };
+    assert_eq!(super::copy::fit_in_one_event(small.clone()).unwrap(), small);
+}
+
+#[tokio::test]
 async fn continuation_outside_the_prefix_is_rejected() {
     let bytes = data(10_500);
     let setup = Setup::new(&bytes, vec![backup("4001", 10_500)]);

@@ -17,6 +17,8 @@ pub enum Operation {
     CreateMarker,
     ReadMarker,
     DeleteMarker,
+    DeleteObject,
+    CopyObject,
 }
 
 impl Operation {
@@ -34,6 +36,8 @@ impl Operation {
             Self::CreateMarker => "CreateMarker",
             Self::ReadMarker => "ReadMarker",
             Self::DeleteMarker => "DeleteMarker",
+            Self::DeleteObject => "DeleteObject",
+            Self::CopyObject => "CopyObject",
         }
     }
 }

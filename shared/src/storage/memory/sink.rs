@@ -304,6 +304,46 @@ impl ObjectSink for MemoryStore {
             })
             .collect())
     }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let action = self.begin(Operation::DeleteObject, key, None);
+        self.injected(action, Operation::DeleteObject, key)?;
+        self.lock().objects.remove(key);
+        Ok(())
+    }
+
+    /// Like OSS's CopyObject of an object onto itself with `x-oss-metadata-directive: REPLACE`
+    /// and `x-oss-copy-source-if-match`.
+    async fn replace_metadata(
+        &self,
+        key: &str,
+        etag: &str,
+        options: &PutOptions,
+    ) -> Result<bool, StorageError> {
+        let action = self.begin(Operation::CopyObject, key, None);
+        self.injected(action, Operation::CopyObject, key)?;
+        let mut state = self.lock();
+        let Some(object) = state.objects.get_mut(key) else {
+            return Err(self.error(
+                ErrorKind::NotFound,
+                Operation::CopyObject,
+                key,
+                "NoSuchKey",
+                "object does not exist",
+            ));
+        };
+        if object.etag != etag {
+            return Err(self.error(
+                ErrorKind::Permanent,
+                Operation::CopyObject,
+                key,
+                "PreconditionFailed",
+                "ETag does not match x-oss-copy-source-if-match",
+            ));
+        }
+        object.metadata = options.metadata.clone();
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -240,6 +240,19 @@ impl ObjectSink for S3Store {
         Ok(parts)
     }
 
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|sdk_error| {
+                error::from_sdk("DeleteObject", self.location_of(key), sdk_error)
+            })?;
+        Ok(())
+    }
+
     async fn list_pending_uploads(&self, prefix: &str) -> Result<Vec<PendingUpload>, StorageError> {
         let mut uploads = Vec::new();
         let mut key_marker: Option<String> = None;
