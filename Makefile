@@ -4,7 +4,7 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup test lint fmt check-template demo bench
+.PHONY: setup test lint fmt check-template demo bench fuzz
 
 ## setup: create .venv with the pinned Python tools (moto, cfn-lint, SDK clients, cargo-lambda)
 setup:
@@ -37,3 +37,13 @@ demo: setup
 ## (BENCH_SIZES=256M,1G,4G BENCH_RUNS=5 BENCH_COLD_RUNS=20 by default)
 bench: setup
 	scripts/bench.sh
+
+## fuzz: each cargo-fuzz target in fuzz/ for FUZZ_SECONDS (60 by default); needs
+## `cargo install cargo-fuzz`. Not part of `make test`. RUSTC_BOOTSTRAP=1 lets the stable
+## toolchain accept the sanitizer flags that cargo-fuzz passes.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := s3_key s3_event trigger_events oss_v4_canonical acs3_canonical
+fuzz:
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 cargo fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done

@@ -25,6 +25,9 @@ impl S3ObjectRecord {
     }
 }
 
+/// The longest object key S3 accepts, in bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
+
 /// A parsed notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum S3Notification {
@@ -84,9 +87,22 @@ fn parse_record(index: usize, record: &S3EventRecord) -> Result<S3ObjectRecord, 
     let size = record.s3.object.size.ok_or(missing("s3.object.size"))?;
     let size = u64::try_from(size).map_err(|_| EventError::InvalidSize { index, size })?;
 
+    let key = decode_s3_key(raw_key)?;
+    if key.len() > MAX_KEY_BYTES {
+        // No such object can exist, so a copy attempt would only report it missing.
+        return Err(InvalidKey {
+            raw: raw_key.to_string(),
+            reason: format!(
+                "the decoded key has {} bytes; S3 keys have at most {MAX_KEY_BYTES}",
+                key.len()
+            ),
+        }
+        .into());
+    }
+
     Ok(S3ObjectRecord {
         bucket,
-        key: decode_s3_key(raw_key)?,
+        key,
         size,
         etag: record.s3.object.e_tag.clone(),
         sequencer: record.s3.object.sequencer.clone(),
@@ -200,6 +216,22 @@ mod tests {
             parsed[1].as_ref().map(|record| record.key.as_str()),
             Ok("mysql/good")
         );
+    }
+
+    #[test]
+    fn rejects_key_longer_than_s3_allows() {
+        let longest = format!("mysql/{}", "k".repeat(1018));
+        let too_long = format!("{longest}k");
+        let event = json!({"Records": [
+            record("ObjectCreated:Put", &longest, 1),
+            record("ObjectCreated:Put", &too_long, 1),
+        ]});
+
+        let parsed = records(parse_s3_notification(event).expect("event parses"));
+
+        assert!(parsed[0].is_ok(), "{:?}", parsed[0]);
+        let error = parsed[1].as_ref().expect_err("1025 bytes is too long");
+        assert!(error.to_string().contains("has 1025 bytes"), "{error}");
     }
 
     #[test]

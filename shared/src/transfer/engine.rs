@@ -13,7 +13,9 @@ use super::{
 };
 use crate::checksum::crc64;
 use crate::retry::retry;
-use crate::storage::{ByteStream, ObjectSink, PutOptions, StorageError, UploadedPart};
+use crate::storage::{
+    ByteStream, ErrorKind, ObjectSink, PutOptions, StorageError, UploadedPart, WriteOutcome,
+};
 
 /// One copy into one key, configured before it runs.
 pub struct Transfer<'a> {
@@ -200,12 +202,19 @@ impl<'a> Transfer<'a> {
         self.check_expected_crc64(computed, upload_id)?;
         let parts: Vec<UploadedPart> = state.parts.iter().map(UploadedPart::from).collect();
         let options = with_crc64_metadata(self.options, computed);
-        let outcome = retry(&self.settings.retry, StorageError::is_retryable, |_| {
+        let completed = retry(&self.settings.retry, StorageError::is_retryable, |_| {
             self.sink
                 .complete_multipart(self.key, &state.upload_id, &parts, &options)
         })
-        .await
-        .map_err(|source| self.sink_error(upload_id, source))?;
+        .await;
+        let outcome = match completed {
+            Ok(outcome) => outcome,
+            Err(source) if source.kind == ErrorKind::NoSuchUpload => self
+                .completed_by_lost_reply(state.size, computed)
+                .await
+                .ok_or_else(|| self.sink_error(upload_id, source))?,
+            Err(source) => return Err(self.sink_error(upload_id, source)),
+        };
         if let Err(mismatch) = self.check_reported_crc64(computed, outcome.crc64, upload_id) {
             // The object exists already: remove it so no corrupt copy stays at the key.
             self.delete_corrupt().await;
@@ -367,6 +376,37 @@ impl<'a> Transfer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Checks whether an earlier CompleteMultipartUpload succeeded although its reply was lost:
+    /// the retry then meets `NoSuchUpload`, and the object already exists. It counts only with
+    /// this copy's size and CRC-64 (reported by the store or in the object's metadata).
+    async fn completed_by_lost_reply(&self, size: u64, computed: u64) -> Option<WriteOutcome> {
+        let info = match self.sink.head(self.key).await {
+            Ok(info) => info?,
+            Err(error) => {
+                tracing::warn!(key = self.key, %error, "failed to check the object after NoSuchUpload");
+                return None;
+            }
+        };
+        let stored_crc64 = info.crc64.or_else(|| {
+            info.metadata
+                .get(CRC64_METADATA_KEY)
+                .and_then(|value| crate::checksum::parse_crc64(value))
+        });
+        if info.size != size || stored_crc64 != Some(computed) {
+            return None;
+        }
+        tracing::info!(
+            key = self.key,
+            size,
+            crc64 = computed,
+            "the upload was completed by an attempt whose reply was lost"
+        );
+        Some(WriteOutcome {
+            etag: info.etag,
+            crc64: Some(computed),
+        })
     }
 
     /// Deletes the object just completed with a wrong checksum, logging rather than returning
