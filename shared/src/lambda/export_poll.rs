@@ -26,6 +26,7 @@ use crate::events::rds::{ExportPollTrigger, parse_export_poll};
 use crate::jobs::export_poll::{self, ExportPollConfig, ExportPollReport, TransitionKind};
 use crate::jobs::reconcile::SyncReconciler;
 use crate::jobs::sync::SyncSettings;
+use crate::metrics::{self, JobMetrics};
 use crate::oss::OssStore;
 use crate::storage::s3::{S3Store, build_client};
 
@@ -132,6 +133,7 @@ impl ExportPollFunction {
                 let failures = reconciler.take_failures();
                 let batch = poll_alerts(&report, &failures, origin);
                 self.alerts.dispatch(batch, alert_deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -147,6 +149,7 @@ impl ExportPollFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, alert_deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "error": { "code": error.code(), "message": error.to_string() },
@@ -154,6 +157,29 @@ impl ExportPollFunction {
             }
         }
     }
+}
+
+/// Counts failed, canceled and stuck exports and the objects whose reconciliation copy failed,
+/// for the dashboard.
+// NOTE: the bytes copied by reconciliation are not counted, because `ReconcileCounts` holds
+// object counts only.
+pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
+    let transitions = report
+        .transitions
+        .iter()
+        .filter(|transition| {
+            matches!(
+                transition.kind,
+                TransitionKind::Failed | TransitionKind::Canceled | TransitionKind::Stuck { .. }
+            )
+        })
+        .count() as u64;
+    let copies: u64 = report
+        .reconciled
+        .iter()
+        .map(|(_, counts)| counts.failed)
+        .sum();
+    JobMetrics::failed(transitions + copies)
 }
 
 fn trigger_name(trigger: &ExportPollTrigger) -> &'static str {

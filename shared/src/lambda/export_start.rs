@@ -26,6 +26,7 @@ use crate::config::{
 };
 use crate::events::rds::{EventError, ExportStartTrigger, parse_export_start};
 use crate::jobs::export_start::{self, ExportOutcome, ExportStartConfig, ExportStartReport};
+use crate::metrics::{self, JobMetrics};
 use crate::storage::s3::{S3Store, build_client};
 
 /// The function's name in alerts and logs.
@@ -135,6 +136,7 @@ impl ExportStartFunction {
                 self.alerts
                     .dispatch(start_alerts(&report, origin), deadline)
                     .await;
+                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -150,6 +152,7 @@ impl ExportStartFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "sources": [],
@@ -158,6 +161,16 @@ impl ExportStartFunction {
             }
         }
     }
+}
+
+/// Counts the sources whose export RDS rejected, for the dashboard; exports copy no bytes here.
+pub fn job_metrics(report: &ExportStartReport) -> JobMetrics {
+    let failures = report
+        .sources
+        .iter()
+        .filter(|entry| matches!(entry.outcome, ExportOutcome::Failed { .. }))
+        .count();
+    JobMetrics::failed(failures as u64)
 }
 
 fn trigger_name(trigger: &ExportStartTrigger) -> &'static str {
