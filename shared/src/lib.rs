@@ -4,6 +4,7 @@
 //! [`storage`] ports; adapters for S3 and OSS implement those ports.
 
 pub mod alert;
+pub mod api;
 pub mod aliyun;
 pub mod aws;
 pub mod checksum;

@@ -1,6 +1,7 @@
 //! Local stand-ins for AWS and Aliyun, started on 127.0.0.1 by tests and by `make demo`.
 
 pub mod aws;
+pub mod fake_lambda;
 pub mod fake_oss;
 pub mod fake_rds;
 pub mod fake_rds_export;

@@ -5,6 +5,7 @@
 //! a secret value.
 
 mod alerting;
+pub mod api;
 mod credentials;
 pub mod export;
 mod pull;
@@ -15,6 +16,7 @@ use std::str::FromStr;
 use thiserror::Error;
 
 pub use alerting::{AlertingConfig, Alerts};
+pub use api::ApiConfig;
 pub use credentials::{CredentialsSource, load_secrets};
 pub use export::{ExportPollFunctionConfig, ExportStartFunctionConfig, RdsClientOptions};
 pub use pull::PullConfig;
