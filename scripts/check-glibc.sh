@@ -3,10 +3,11 @@
 # glibc of the Lambda runtime provided.al2023), naming each such symbol and its version.
 #
 #   scripts/check-glibc.sh BINARY...   check the given binaries
-#   scripts/check-glibc.sh --self-test prove the check can fail: it compiles two small C programs
-#                                      with the machine's cc (glibc 2.36 on Debian 12), one that
-#                                      calls arc4random (added in glibc 2.36) and must be rejected,
-#                                      and one that calls only printf and must pass
+#   scripts/check-glibc.sh --self-test prove that the check can fail
+#
+# The self-test compiles two small C programs with the machine's cc (glibc 2.36 on Debian 12). The
+# one that calls arc4random (added in glibc 2.36) must be rejected, and the one that calls only
+# printf must pass.
 #
 # The versions come from the dynamic symbol table (`objdump -T`), which lists each undefined
 # symbol with the version node it was linked against, such as `(GLIBC_2.34) __libc_start_main`.
