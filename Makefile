@@ -4,14 +4,15 @@ export PATH := $(CURDIR)/.venv/bin:$(PATH)
 export AWS_EC2_METADATA_DISABLED := true
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: setup test lint fmt check-template demo bench fuzz
+.PHONY: setup test lint fmt check-template check-release demo bench fuzz
 
 ## setup: create .venv with the pinned Python tools (moto, cfn-lint, SDK clients, cargo-lambda)
 setup:
 	@scripts/setup.sh
 
-## test: formatting, clippy, the template check and every test against the local clouds
-test: setup lint check-template
+## test: formatting, clippy, the template check, the release build check and every test against
+## the local clouds
+test: setup lint check-template check-release
 	cargo test --workspace --locked --no-fail-fast
 
 ## lint: rustfmt and clippy with warnings denied
@@ -26,6 +27,11 @@ fmt:
 ## check-template: cfn-lint on template.yaml
 check-template: setup
 	cfn-lint template.yaml
+
+## check-release: `cargo lambda build --release` of every function (x86_64, linked with zig), then
+## fails naming any symbol of a `bootstrap` that needs a glibc newer than 2.34 (provided.al2023)
+check-release: setup
+	scripts/check-release.sh
 
 ## demo: the pipeline on the local clouds, printing what happened. It builds like `make test`
 ## (test profile, same features), so the binaries are reused rather than compiled twice.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod events;
 pub mod jobs;
 pub mod lambda;
+pub mod metrics;
 pub mod oss;
 pub mod retry;
 pub mod secret;

@@ -27,6 +27,7 @@ use crate::events::rds::{ExportPollTrigger, parse_export_poll};
 use crate::jobs::export_poll::{self, ExportPollConfig, ExportPollReport, TransitionKind};
 use crate::jobs::reconcile::SyncReconciler;
 use crate::jobs::sync::SyncSettings;
+use crate::metrics::{self, JobMetrics};
 use crate::oss::OssStore;
 use crate::storage::s3::{S3Store, build_client};
 
@@ -144,6 +145,7 @@ impl ExportPollFunction {
                 };
                 self.alerts.dispatch(batch, alert_deadline).await;
                 self.alerts.finish_run(tally, alert_deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -167,6 +169,7 @@ impl ExportPollFunction {
                     ..RunTally::default()
                 };
                 self.alerts.finish_run(tally, alert_deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "error": { "code": error.code(), "message": error.to_string() },
@@ -174,6 +177,29 @@ impl ExportPollFunction {
             }
         }
     }
+}
+
+/// Counts failed, canceled and stuck exports and the objects whose reconciliation copy failed,
+/// for the dashboard.
+// NOTE: the bytes copied by reconciliation are not counted, because `ReconcileCounts` holds
+// object counts only.
+pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
+    let transitions = report
+        .transitions
+        .iter()
+        .filter(|transition| {
+            matches!(
+                transition.kind,
+                TransitionKind::Failed | TransitionKind::Canceled | TransitionKind::Stuck { .. }
+            )
+        })
+        .count() as u64;
+    let copies: u64 = report
+        .reconciled
+        .iter()
+        .map(|(_, counts)| counts.failed)
+        .sum();
+    JobMetrics::failed(transitions + copies)
 }
 
 fn trigger_name(trigger: &ExportPollTrigger) -> &'static str {

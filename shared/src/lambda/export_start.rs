@@ -27,6 +27,7 @@ use crate::config::{
 };
 use crate::events::rds::{EventError, ExportStartTrigger, parse_export_start};
 use crate::jobs::export_start::{self, ExportOutcome, ExportStartConfig, ExportStartReport};
+use crate::metrics::{self, JobMetrics};
 use crate::storage::s3::{S3Store, build_client};
 
 /// The function's name in alerts and logs.
@@ -146,6 +147,7 @@ impl ExportStartFunction {
                 };
                 self.alerts.dispatch(alerts, deadline).await;
                 self.alerts.finish_run(tally, deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -169,6 +171,7 @@ impl ExportStartFunction {
                     ..RunTally::default()
                 };
                 self.alerts.finish_run(tally, deadline).await;
+                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "sources": [],
@@ -177,6 +180,16 @@ impl ExportStartFunction {
             }
         }
     }
+}
+
+/// Counts the sources whose export RDS rejected, for the dashboard; exports copy no bytes here.
+pub fn job_metrics(report: &ExportStartReport) -> JobMetrics {
+    let failures = report
+        .sources
+        .iter()
+        .filter(|entry| matches!(entry.outcome, ExportOutcome::Failed { .. }))
+        .count();
+    JobMetrics::failed(failures as u64)
 }
 
 fn trigger_name(trigger: &ExportStartTrigger) -> &'static str {

@@ -27,6 +27,7 @@ use crate::jobs::pull::{
     Continuation, PullError, PullOutcome, PullPorts, PullReport, PullSettings, PullTrigger,
     run_pull,
 };
+use crate::metrics::{self, JobMetrics, MetricWriter, StdoutMetricWriter};
 use crate::storage::http::HttpSource;
 use crate::storage::s3::{S3Store, build_client};
 use crate::validate::backup::{InstanceReport, Verdict};
@@ -172,6 +173,8 @@ impl PullFunction {
         let alert_deadline = deadline_before(lambda_deadline, ALERT_MARGIN);
         self.alerts.dispatch(alerts, alert_deadline).await;
         self.alerts.finish_run(tally, alert_deadline).await;
+        metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
+        publish_backup_ages(&report, Utc::now());
 
         let retried: Vec<String> = report
             .listing_errors
@@ -192,6 +195,37 @@ impl PullFunction {
             });
         }
         Ok(report_json(&report))
+    }
+}
+
+/// Sums the completed pulls and the failures for the dashboard. A pull that spanned several
+/// invocations counts towards the bytes but not the throughput, because only its last run is
+/// timed.
+pub fn job_metrics(report: &PullReport) -> JobMetrics {
+    let mut metrics = JobMetrics::failed(report.listing_errors.len() as u64);
+    for backup in &report.backups {
+        match &backup.result {
+            Ok(PullOutcome::Pulled {
+                bytes,
+                seconds,
+                runs,
+                ..
+            }) => metrics.add_copy(*bytes, (*runs == 1).then_some(*seconds)),
+            Ok(_) => {}
+            Err(_) => metrics.failures += 1,
+        }
+    }
+    metrics
+}
+
+/// Writes the age of each validated instance's newest full backup for the dashboard.
+fn publish_backup_ages(report: &PullReport, now: chrono::DateTime<Utc>) {
+    for validation in &report.validations {
+        if let Some(end) = validation.newest_full_end {
+            let hours = (now - end).num_seconds() as f64 / 3600.0;
+            let line = metrics::backup_age_line(FUNCTION_NAME, &validation.instance_id, hours, now);
+            StdoutMetricWriter.write_line(&line);
+        }
     }
 }
 

@@ -19,6 +19,7 @@ use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, SyncConfig, loa
 use crate::jobs::sync::{
     RecordReport, SyncBatchReport, SyncError, SyncOutcome, SyncSettings, sync_event,
 };
+use crate::metrics::{self, JobMetrics};
 use crate::oss::OssStore;
 use crate::storage::s3::{S3Store, build_client};
 use crate::transfer::TransferError;
@@ -139,6 +140,7 @@ impl SyncFunction {
         };
         self.alerts.dispatch(alerts, deadline).await;
         self.alerts.finish_run(tally, deadline).await;
+        metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
 
         let body = report_json(&report);
         if report.should_fail() {
@@ -182,6 +184,21 @@ fn alerts_for(report: &SyncBatchReport, request_id: &str, bucket: &str) -> Alert
         batch.push(alert);
     }
     batch
+}
+
+/// Sums the copies and failed records of the batch for the dashboard.
+pub fn job_metrics(report: &SyncBatchReport) -> JobMetrics {
+    let mut metrics = JobMetrics::default();
+    for record in &report.records {
+        match &record.result {
+            Ok(SyncOutcome::Copied { bytes, seconds, .. }) => {
+                metrics.add_copy(*bytes, Some(*seconds));
+            }
+            Ok(_) => {}
+            Err(_) => metrics.failures += 1,
+        }
+    }
+    metrics
 }
 
 /// Renders the batch report as the invocation's JSON result.

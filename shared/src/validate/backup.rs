@@ -81,6 +81,9 @@ pub struct InstanceReport {
     pub instance_id: String,
     /// The problems found, or a single `Ok`.
     pub verdicts: Vec<Verdict>,
+    /// When the newest successful full backup ended (its start when RDS gave no end time);
+    /// `None` when there is none. The dashboard plots its age.
+    pub newest_full_end: Option<DateTime<Utc>>,
 }
 
 impl InstanceReport {
@@ -192,6 +195,7 @@ pub fn validate_instance(
     InstanceReport {
         instance_id: instance_id.to_string(),
         verdicts,
+        newest_full_end: full.last().map(|backup| finished_at(backup)),
     }
 }
 
