@@ -104,7 +104,7 @@ pub trait ObjectSink: Send + Sync {
     /// Returns the object's size and checksums, or `None` when no object exists at `key`.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StorageError>;
 
-    /// Writes a whole object in one request, with `Content-MD5`.
+    /// Writes a whole object in one request, with a checksum of the body that the store verifies.
     async fn put(
         &self,
         key: &str,
@@ -119,7 +119,7 @@ pub trait ObjectSink: Send + Sync {
         options: &PutOptions,
     ) -> Result<String, StorageError>;
 
-    /// Uploads one part with `Content-MD5`.
+    /// Uploads one part with a checksum of the body that the store verifies.
     async fn upload_part(
         &self,
         key: &str,

@@ -247,7 +247,9 @@ impl<'a> Transfer<'a> {
         let mut crc = ResumableCrc64::resume(state.crc64);
         let mut completed: BTreeMap<u32, UploadedPart> = BTreeMap::new();
         let mut in_flight = FuturesUnordered::new();
-        let mut buffer = BytesMut::new();
+        // Each part fills its own buffer of exactly `part_size` bytes: one allocation per part,
+        // freed whole when its upload ends, so the heap does not grow with the object.
+        let mut buffer = BytesMut::with_capacity(part_size);
         let mut ready: VecDeque<Bytes> = VecDeque::new();
         let mut bytes_read = state.bytes_done;
         let mut bytes_launched = 0u64;
@@ -292,9 +294,18 @@ impl<'a> Transfer<'a> {
                         if bytes_read > state.size {
                             return Err(self.size_mismatch(bytes_read, Some(&upload_id)));
                         }
-                        buffer.extend_from_slice(&chunk);
-                        while buffer.len() >= part_size {
-                            ready.push_back(buffer.split_to(part_size).freeze());
+                        let mut rest: &[u8] = &chunk;
+                        while !rest.is_empty() {
+                            let take = rest.len().min(part_size - buffer.len());
+                            buffer.extend_from_slice(&rest[..take]);
+                            rest = &rest[take..];
+                            if buffer.len() == part_size {
+                                let full = std::mem::replace(
+                                    &mut buffer,
+                                    BytesMut::with_capacity(part_size),
+                                );
+                                ready.push_back(full.freeze());
+                            }
                         }
                     }
                     Some(Err(source)) => return Err(self.source_error(Some(&upload_id), source)),
@@ -304,7 +315,7 @@ impl<'a> Transfer<'a> {
                             return Err(self.size_mismatch(bytes_read, Some(&upload_id)));
                         }
                         if !buffer.is_empty() {
-                            ready.push_back(buffer.split().freeze());
+                            ready.push_back(std::mem::take(&mut buffer).freeze());
                         }
                     }
                 },
