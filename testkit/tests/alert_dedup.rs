@@ -41,9 +41,11 @@ async fn concurrent_duplicates_are_sent_once() {
     assert_eq!(one.sent + two.sent, 1);
     assert_eq!(one.deduplicated + two.deduplicated, 1);
     assert_eq!(robot.messages().len(), 1);
+    // The winner's claim, and beside it the acknowledgement that its message was delivered.
     let keys = markers.keys();
-    assert_eq!(keys.len(), 1);
+    assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys[0].starts_with("alerts/dedup/"), "{}", keys[0]);
+    assert_eq!(keys[1], format!("{}.sent", keys[0]));
 }
 
 #[tokio::test]

@@ -104,7 +104,10 @@ async fn poll(
         budget,
     )
     .await;
-    report.unwrap_or_else(|error| panic!("poll failed: {error}"))
+    let mut report = report.unwrap_or_else(|error| panic!("poll failed: {error}"));
+    // The handler alerts here, between finding the transitions and writing their markers.
+    export_poll::commit(&mut report, markers, &config()).await;
+    report
 }
 
 fn states(report: &ExportPollReport) -> Vec<&'static str> {

@@ -188,10 +188,10 @@ async fn poller_killed_before_writing_the_marker_reports_on_next_poll() {
     assert_alerts(&clouds.wecom, &[&exports.failed_task]);
 }
 
-// The job writes the FAILED marker before the handler sends the alert, so a poller that dies
-// in between leaves a marker and no alert, and later polls stay silent: the failure is never
-// alerted. Run it with `--ignored` to see it fail.
-#[ignore = "known gap: the export failure alert is lost when the poller dies after its marker write"]
+// The poller writes its markers only after alerting, and the alert's claim on its deduplication
+// marker lasts until the claimant's deadline. So when a poller dies while its alert is on the way,
+// the next poll after that deadline finds the transition unreported and the claim abandoned, and
+// sends the alert itself.
 #[tokio::test]
 async fn poller_killed_before_sending_the_alert_still_alerts_once() {
     let clouds = LocalClouds::start("rel-export-kill-alert").await.unwrap();
@@ -204,12 +204,21 @@ async fn poller_killed_before_sending_the_alert_still_alerts_once() {
         Match::method("POST"),
         Action::Delay(Duration::from_secs(600)),
     ));
+    // A short invocation, so that its claim on the alert runs out soon after it dies.
+    let killed_seconds = 20;
+    let killed_deadline = tokio::time::Instant::now() + Duration::from_secs(killed_seconds);
     let killed = function(env.clone(), &clouds.moto_url).await;
-    let running = tokio::spawn(async move { killed.handle(invocation(schedule(), 120)).await });
+    let running = tokio::spawn(async move {
+        killed
+            .handle(invocation(schedule(), killed_seconds as i64))
+            .await
+    });
     robot_proxy.wait_for_requests(1).await;
     running.abort();
     assert!(running.await.unwrap_err().is_cancelled());
     robot_proxy.clear_rules();
+    // Lambda would have stopped the killed poller at its deadline; the next poll comes later.
+    tokio::time::sleep_until(killed_deadline + Duration::from_secs(2)).await;
 
     let next = function(env, &clouds.moto_url).await;
     next.handle(invocation(schedule(), 120)).await.unwrap();

@@ -8,6 +8,12 @@
 //! let a repeat through right after a bucket boundary, so the marker stores when it was sent, and
 //! a marker in the previous bucket less than one window old suppresses the alert as well. The
 //! result: a repeat within the window of the last send is never sent.
+//!
+//! A marker is a claim until its message is delivered: the sender names in it the time by which it
+//! will have sent (`claimed_until`, the end of its invocation) and, once the robot accepts the
+//! message, writes `<marker>.sent` beside it. A claim that is past its time and has no `.sent`
+//! belongs to a sender that died, so the next alert of that fingerprint deletes it and claims
+//! afresh instead of being suppressed by a message that never went out.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -58,6 +64,29 @@ pub fn marker_key(bucket: i64, fingerprint: &str) -> String {
 struct MarkerBody {
     sent_at: DateTime<Utc>,
     kind: String,
+    /// When the claimant will have delivered or given up. Markers written before this field
+    /// existed have none and count as delivered.
+    #[serde(default)]
+    claimed_until: Option<DateTime<Utc>>,
+}
+
+/// Returns the key of the acknowledgement written once the claimed message is delivered.
+pub fn sent_key(marker_key: &str) -> String {
+    format!("{marker_key}.sent")
+}
+
+/// Whether the claim at `key` still stands: delivered, or its sender may still be delivering.
+async fn claim_stands(
+    markers: &dyn MarkerStore,
+    key: &str,
+    body: &MarkerBody,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    match body.claimed_until {
+        None => Ok(true),
+        Some(until) if now <= until => Ok(true),
+        Some(_) => Ok(markers.read_marker(&sent_key(key)).await?.is_some()),
+    }
 }
 
 /// The deduplication decision for one alert.
@@ -80,6 +109,7 @@ pub async fn claim(
     alert: &Alert,
     now: DateTime<Utc>,
     window: Duration,
+    claimed_until: DateTime<Utc>,
 ) -> Result<DedupDecision, StorageError> {
     let fingerprint = fingerprint(alert);
     let bucket = window_bucket(now, window);
@@ -89,7 +119,9 @@ pub async fn claim(
         // An unreadable marker counts as absent: a duplicate message beats a lost one.
         if let Ok(previous) = serde_json::from_slice::<MarkerBody>(&body) {
             let age = now.signed_duration_since(previous.sent_at);
-            if age.to_std().is_ok_and(|age| age < window) || age < chrono::TimeDelta::zero() {
+            let recent =
+                age.to_std().is_ok_and(|age| age < window) || age < chrono::TimeDelta::zero();
+            if recent && claim_stands(markers, &previous_key, &previous, now).await? {
                 return Ok(DedupDecision::Duplicate);
             }
         }
@@ -99,8 +131,35 @@ pub async fn claim(
     let body = serde_json::to_vec(&MarkerBody {
         sent_at: now,
         kind: alert.kind.as_str().to_string(),
+        claimed_until: Some(claimed_until),
     })
     .unwrap_or_default();
+    if markers.create_marker(&key, body.clone().into()).await? {
+        return Ok(DedupDecision::Send { marker_key: key });
+    }
+    let Some(existing) = markers.read_marker(&key).await? else {
+        // Released between our put and our read: its sender failed and gave it back.
+        return retry_claim(markers, key, body).await;
+    };
+    match serde_json::from_slice::<MarkerBody>(&existing) {
+        Ok(existing) if claim_stands(markers, &key, &existing, now).await? => {
+            Ok(DedupDecision::Duplicate)
+        }
+        Ok(_) => {
+            tracing::warn!(marker = %key, "taking over the claim of a sender that never delivered");
+            markers.delete_marker(&key).await?;
+            retry_claim(markers, key, body).await
+        }
+        Err(_) => Ok(DedupDecision::Duplicate),
+    }
+}
+
+/// Claims `key` once more after its previous claim went away.
+async fn retry_claim(
+    markers: &dyn MarkerStore,
+    key: String,
+    body: Vec<u8>,
+) -> Result<DedupDecision, StorageError> {
     if markers.create_marker(&key, body.into()).await? {
         Ok(DedupDecision::Send { marker_key: key })
     } else {
@@ -147,6 +206,73 @@ mod tests {
         let split_one = base.clone().object("ab", "c");
         let split_two = base.clone().object("a", "bc");
         assert_ne!(fingerprint(&split_one), fingerprint(&split_two));
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_suppresses_a_second_sender() {
+        let markers = crate::storage::memory::MemoryStore::new("state");
+        let alert = alert_at("2024-05-01T00:00:00Z");
+        let now = at("2024-05-01T00:00:00Z");
+        let until = at("2024-05-01T00:15:00Z");
+        let first = claim(&markers, &alert, now, HOUR, until).await.unwrap();
+        assert!(matches!(first, DedupDecision::Send { .. }));
+        let second = claim(&markers, &alert, at("2024-05-01T00:10:00Z"), HOUR, until)
+            .await
+            .unwrap();
+        assert_eq!(second, DedupDecision::Duplicate);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_claim_is_taken_over_once_its_time_has_passed() {
+        let markers = crate::storage::memory::MemoryStore::new("state");
+        let alert = alert_at("2024-05-01T00:00:00Z");
+        let until = at("2024-05-01T00:15:00Z");
+        let first = claim(&markers, &alert, at("2024-05-01T00:00:00Z"), HOUR, until)
+            .await
+            .unwrap();
+        let DedupDecision::Send { marker_key } = first else {
+            panic!("the first sender must win: {first:?}");
+        };
+        // The sender died without writing `.sent`.
+        let later = at("2024-05-01T00:20:00Z");
+        let next = claim(&markers, &alert, later, HOUR, at("2024-05-01T00:35:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(next, DedupDecision::Send { marker_key });
+        let third = claim(&markers, &alert, later, HOUR, at("2024-05-01T00:35:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(third, DedupDecision::Duplicate, "the new claim stands");
+    }
+
+    #[tokio::test]
+    async fn a_delivered_claim_suppresses_for_the_whole_window() {
+        let markers = crate::storage::memory::MemoryStore::new("state");
+        let alert = alert_at("2024-05-01T00:00:00Z");
+        let until = at("2024-05-01T00:15:00Z");
+        let first = claim(&markers, &alert, at("2024-05-01T00:00:00Z"), HOUR, until)
+            .await
+            .unwrap();
+        let DedupDecision::Send { marker_key } = first else {
+            panic!("the first sender must win: {first:?}");
+        };
+        assert!(
+            markers
+                .create_marker(&sent_key(&marker_key), bytes::Bytes::new())
+                .await
+                .unwrap()
+        );
+        let later = at("2024-05-01T00:50:00Z");
+        let next = claim(&markers, &alert, later, HOUR, at("2024-05-01T01:05:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(next, DedupDecision::Duplicate);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod wecom;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
@@ -29,6 +30,9 @@ pub use rules::{AlertRules, KindRule, Language, Mentions, RulesError};
 pub use wecom::{DeliveryError, WeComClient, WeComConfig, WeComConfigError, WeComMessage};
 
 use crate::storage::MarkerStore;
+
+/// How long after its deadline a sender's claim on an alert still stands.
+const CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The outcome of a batch. Counts are of alerts, not messages.
 #[derive(Debug, Default)]
@@ -152,7 +156,7 @@ impl Alerter {
                 report.suppressed_by_rule += 1;
                 continue;
             }
-            let marker_key = match self.claim(&alert, now).await {
+            let marker_key = match self.claim(&alert, now, deadline).await {
                 Some(DedupDecision::Duplicate) => {
                     report.deduplicated += 1;
                     continue;
@@ -190,8 +194,18 @@ impl Alerter {
 
     /// Returns the deduplication decision, or `None` when the marker store failed and the alert
     /// is sent without a marker: a duplicate message beats a lost one.
-    async fn claim(&self, alert: &Alert, now: DateTime<Utc>) -> Option<DedupDecision> {
-        match dedup::claim(self.markers.as_ref(), alert, now, self.rules.dedup_window).await {
+    async fn claim(
+        &self,
+        alert: &Alert,
+        now: DateTime<Utc>,
+        deadline: Instant,
+    ) -> Option<DedupDecision> {
+        // The claim lasts until this invocation can no longer be sending: the deadline, plus the
+        // time a request already in flight may take to end.
+        let remaining = deadline.saturating_duration_since(Instant::now()) + CLAIM_SLACK;
+        let claimed_until = now + chrono::TimeDelta::from_std(remaining).unwrap_or_default();
+        let window = self.rules.dedup_window;
+        match dedup::claim(self.markers.as_ref(), alert, now, window, claimed_until).await {
             Ok(decision) => Some(decision),
             Err(error) => {
                 tracing::warn!(kind = alert.kind.as_str(), %error, "alert deduplication failed; sending without a marker");
@@ -257,8 +271,20 @@ impl Alerter {
                 }
             }
         }
-        if !main_delivered {
+        if main_delivered {
+            self.acknowledge_markers(marker_keys).await;
+        } else {
             self.release_markers(marker_keys).await;
+        }
+    }
+
+    /// Marks the claims of delivered alerts as sent, so that no later invocation takes them over.
+    async fn acknowledge_markers(&self, marker_keys: &[String]) {
+        for key in marker_keys {
+            let sent = dedup::sent_key(key);
+            if let Err(error) = self.markers.create_marker(&sent, Bytes::new()).await {
+                tracing::warn!(marker = %sent, %error, "failed to mark an alert as delivered; a later invocation may send it again");
+            }
         }
     }
 

@@ -1,13 +1,17 @@
 //! The `rds-export-poll` job: follow the export tasks this deployment started until they end.
 //!
-//! Each transition (`COMPLETE`, `FAILED`, `CANCELED`, stuck, fully synced) is reported once: the
-//! job writes a marker `<marker prefix>/<task id>/<state>` with a conditional put and reports only
-//! when its own put created it. A completed export is reconciled against OSS on every poll until
-//! the reconciler finds every object in place.
+//! Each transition (`COMPLETE`, `FAILED`, `CANCELED`, stuck, fully synced) is reported once. A
+//! transition counts as reported when its marker `<marker prefix>/<task id>/<state>` exists. [`run`]
+//! lists the transitions that have no marker yet; the caller alerts on them and then calls
+//! [`commit`], which writes each marker with a conditional put and keeps only the transitions
+//! whose marker this call created. So a poller that dies after seeing a transition and before
+//! alerting leaves no marker, and the next poll reports the transition again; two pollers at once
+//! both alert, and the alert's own deduplication sends one message. A completed export is
+//! reconciled against OSS on every poll until the reconciler finds every object in place.
 //!
 //! Failures: listing the export tasks fails the run (`Err`, so Lambda may retry it). A failed
-//! marker write or reconciliation is logged and listed in the report, and the next poll retries
-//! it.
+//! marker read or write, or a failed reconciliation, is logged and listed in the report, and the
+//! next poll retries it.
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -102,6 +106,8 @@ impl TransitionKind {
 pub struct Transition {
     pub task_id: String,
     pub snapshot_arn: String,
+    /// The task's status as RDS reported it, e.g. `FAILED`.
+    pub status: String,
     pub kind: TransitionKind,
     pub failure_cause: Option<String>,
     pub warning: Option<String>,
@@ -112,7 +118,7 @@ pub struct Transition {
 pub struct ExportPollReport {
     /// Tasks of this deployment that the poll looked at.
     pub tasks_seen: usize,
-    /// Transitions reported for the first time by this poll.
+    /// Transitions with no marker yet. After [`commit`], those whose marker this poll wrote.
     pub transitions: Vec<Transition>,
     /// Reconciliations run by this poll, by task id.
     pub reconciled: Vec<(String, ReconcileCounts)>,
@@ -274,7 +280,7 @@ async fn reconcile(
     }
 }
 
-/// Reports `kind` for `task` when this call creates its marker.
+/// Lists `kind` for `task` in the report when its marker does not exist yet.
 async fn report_once(
     task: &ExportTask,
     kind: TransitionKind,
@@ -283,39 +289,63 @@ async fn report_once(
     report: &mut ExportPollReport,
 ) {
     let key = marker_key(config, &task.id, kind.marker_state());
-    let body = serde_json::json!({
-        "task_id": task.id,
-        "snapshot_arn": task.source_arn,
-        "status": task.status.as_str(),
-        "failure_cause": task.failure_cause,
-        "warning": task.warning,
-    });
-    match markers
-        .create_marker(&key, Bytes::from(body.to_string()))
-        .await
-    {
-        Ok(true) => {
-            tracing::warn!(
-                task_id = %task.id,
-                state = kind.marker_state(),
-                failure_cause = task.failure_cause.as_deref(),
-                warning = task.warning.as_deref(),
-                "export transition"
-            );
-            report.transitions.push(Transition {
-                task_id: task.id.clone(),
-                snapshot_arn: task.source_arn.clone(),
-                kind,
-                failure_cause: task.failure_cause.clone(),
-                warning: task.warning.clone(),
-            });
-        }
-        Ok(false) => {}
+    match markers.read_marker(&key).await {
+        Ok(Some(_)) => {}
+        Ok(None) => report.transitions.push(Transition {
+            task_id: task.id.clone(),
+            snapshot_arn: task.source_arn.clone(),
+            status: task.status.as_str().to_string(),
+            kind,
+            failure_cause: task.failure_cause.clone(),
+            warning: task.warning.clone(),
+        }),
         Err(error) => {
-            tracing::error!(task_id = %task.id, marker = %key, %error, "failed to write the marker");
+            tracing::error!(task_id = %task.id, marker = %key, %error, "failed to read the marker");
             report.errors.push(error.to_string());
         }
     }
+}
+
+/// Writes the marker of every transition in `report` and keeps those whose marker this call
+/// created. Call it after alerting on the transitions: a transition whose marker another poller
+/// wrote first is dropped, and one whose write failed stays unreported for the next poll.
+pub async fn commit(
+    report: &mut ExportPollReport,
+    markers: &dyn MarkerStore,
+    config: &ExportPollConfig,
+) {
+    let mut committed = Vec::with_capacity(report.transitions.len());
+    for transition in std::mem::take(&mut report.transitions) {
+        let key = marker_key(config, &transition.task_id, transition.kind.marker_state());
+        let body = serde_json::json!({
+            "task_id": transition.task_id,
+            "snapshot_arn": transition.snapshot_arn,
+            "status": transition.status,
+            "failure_cause": transition.failure_cause,
+            "warning": transition.warning,
+        });
+        match markers
+            .create_marker(&key, Bytes::from(body.to_string()))
+            .await
+        {
+            Ok(true) => {
+                tracing::warn!(
+                    task_id = %transition.task_id,
+                    state = transition.kind.marker_state(),
+                    failure_cause = transition.failure_cause.as_deref(),
+                    warning = transition.warning.as_deref(),
+                    "export transition"
+                );
+                committed.push(transition);
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(task_id = %transition.task_id, marker = %key, %error, "failed to write the marker");
+                report.errors.push(error.to_string());
+            }
+        }
+    }
+    report.transitions = committed;
 }
 
 fn marker_key(config: &ExportPollConfig, task_id: &str, state: &str) -> String {

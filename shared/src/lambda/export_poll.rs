@@ -131,7 +131,7 @@ impl ExportPollFunction {
         )
         .await;
         match result {
-            Ok(report) => {
+            Ok(mut report) => {
                 let failures = reconciler.take_failures();
                 let batch = poll_alerts(&report, &failures, origin);
                 let failed = report.errors.len() + failures.len();
@@ -144,6 +144,9 @@ impl ExportPollFunction {
                     alerts: batch.len() as u64,
                 };
                 self.alerts.dispatch(batch, alert_deadline).await;
+                // Markers only after the alerts: a poller that dies before alerting leaves the
+                // transitions unreported for the next poll.
+                export_poll::commit(&mut report, &self.store, &self.config).await;
                 self.alerts.finish_run(tally, alert_deadline).await;
                 metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
                 Ok(report_json(&trigger, &report))
