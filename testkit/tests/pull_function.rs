@@ -233,3 +233,61 @@ async fn a_link_that_expires_mid_stream_is_renewed_and_resumed_with_range() {
         .unwrap();
     assert!(uploads.uploads().is_empty(), "{uploads:?}");
 }
+
+/// A download link that the configuration does not trust (a host outside the allow-list, or
+/// plain `http` where only `https` is allowed) fails the pull before any byte is fetched, names
+/// the link's host or scheme, and leaves nothing in S3.
+#[tokio::test]
+async fn untrusted_download_links_fail_before_any_byte_is_fetched() {
+    let cases = [
+        ("DOWNLOAD_ALLOWED_HOSTS", "aliyuncs.com", "localhost"),
+        ("DOWNLOAD_ALLOW_HTTP", "false", "http"),
+    ];
+    for (name, value, named) in cases {
+        let clouds = LocalClouds::start("pull-untrusted-link").await.unwrap();
+        let backup = clouds.seed_aliyun_backup(6 * MIB, 15).await.unwrap();
+        let env: Vec<(String, String)> = clouds
+            .pull_env(&backup)
+            .into_iter()
+            .map(|(key, old)| {
+                let new = if key == name { value.to_string() } else { old };
+                (key, new)
+            })
+            .collect();
+        let continuations = Arc::new(RecordedContinuations::default());
+        let function = function(env, &clouds, continuations.clone()).await;
+
+        let event = sample_event("aliyun-backup-pull-backup.json", &backup);
+        let result = function.handle(invocation(event)).await.unwrap();
+
+        let pulled = &result["backups"][0];
+        assert_eq!(pulled["outcome"], "failed", "{name}={value}: {result}");
+        assert!(
+            pulled.to_string().contains(named),
+            "{name}={value}: the error should name {named:?}: {pulled}"
+        );
+        assert!(
+            downloads(&clouds).is_empty(),
+            "{name}={value}: the link was fetched"
+        );
+        let s3 = aws::s3_client();
+        let head = s3
+            .head_object()
+            .bucket(&clouds.bucket)
+            .key(&backup.expected_key)
+            .send()
+            .await;
+        assert!(head.is_err(), "{name}={value}: an object was written");
+        let uploads = s3
+            .list_multipart_uploads()
+            .bucket(&clouds.bucket)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            uploads.uploads().is_empty(),
+            "{name}={value}: an upload was left open"
+        );
+        assert!(continuations.take().is_empty());
+    }
+}

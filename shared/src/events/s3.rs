@@ -99,6 +99,19 @@ fn parse_record(index: usize, record: &S3EventRecord) -> Result<S3ObjectRecord, 
         }
         .into());
     }
+    if let Some((at, control)) = key.char_indices().find(|(_, c)| c.is_control()) {
+        // XML 1.0, in which OSS and S3 list and name keys, cannot carry most control characters,
+        // so such an object could be copied but never listed or reconciled.
+        return Err(InvalidKey {
+            raw: raw_key.to_string(),
+            reason: format!(
+                "the decoded key has the control character U+{:04X} at byte {at}; keys with \
+                 control characters are not copied, so rename the object",
+                u32::from(control)
+            ),
+        }
+        .into());
+    }
 
     Ok(S3ObjectRecord {
         bucket,
@@ -232,6 +245,31 @@ mod tests {
         assert!(parsed[0].is_ok(), "{:?}", parsed[0]);
         let error = parsed[1].as_ref().expect_err("1025 bytes is too long");
         assert!(error.to_string().contains("has 1025 bytes"), "{error}");
+    }
+
+    #[test]
+    fn rejects_keys_with_control_characters() {
+        let event = json!({"Records": [
+            record("ObjectCreated:Put", "mysql/nul%00byte", 1),
+            record("ObjectCreated:Put", "mysql/bell%07", 1),
+            record("ObjectCreated:Put", "mysql/tab%09x", 1),
+            record("ObjectCreated:Put", "mysql/%E4%B8%AD%E6%96%87+ok", 1),
+        ]});
+
+        let parsed = records(parse_s3_notification(event).expect("event parses"));
+
+        let messages: Vec<String> = parsed[..3]
+            .iter()
+            .map(|record| record.as_ref().expect_err("control character").to_string())
+            .collect();
+        assert!(messages[0].contains("U+0000 at byte 9"), "{}", messages[0]);
+        assert!(messages[1].contains("U+0007 at byte 10"), "{}", messages[1]);
+        assert!(messages[2].contains("U+0009 at byte 9"), "{}", messages[2]);
+        assert!(messages[0].contains("mysql/nul%00byte"), "{}", messages[0]);
+        assert_eq!(
+            parsed[3].as_ref().map(|record| record.key.as_str()),
+            Ok("mysql/中文 ok")
+        );
     }
 
     #[test]

@@ -222,7 +222,7 @@ impl Template {
         {
             for statement in policy["Statement"].as_sequence().into_iter().flatten() {
                 statements.push(Statement {
-                    actions: strings(&statement["Action"], |value| scalar(value)),
+                    actions: strings(&statement["Action"], scalar),
                     resources: strings(&statement["Resource"], |value| self.resolve(value)),
                 });
             }
