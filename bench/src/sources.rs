@@ -85,6 +85,22 @@ pub fn function_env(function: &str, oss: &OssServer) -> Vec<(String, String)> {
         ("OSS_REGION", target.region.clone()),
         ("OSS_BUCKET", target.bucket.clone()),
         ("OSS_CUSTOM_DOMAIN", "true".to_string()),
+        // What each function's configuration requires. Nothing here is contacted before the
+        // first invocation, so the values only have to be valid.
+        ("SOURCE_BUCKET", "bench-source".to_string()),
+        ("EXPORT_BUCKET", "bench-source".to_string()),
+        ("PULL_BUCKET", "bench-backups".to_string()),
+        ("RDS_INSTANCE_IDS", "rm-bench".to_string()),
+        ("RDS_SOURCES", "instance:bench-db".to_string()),
+        (
+            "EXPORT_IAM_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/bench-export".to_string(),
+        ),
+        (
+            "EXPORT_KMS_KEY_ID",
+            "arn:aws:kms:us-east-1:123456789012:key/bench".to_string(),
+        ),
+        ("PULL_FUNCTION_NAME", "aliyun-backup-pull".to_string()),
         ("OSS_ALLOW_HTTP", "true".to_string()),
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", target.access_key_id.clone()),
         (

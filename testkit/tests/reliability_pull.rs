@@ -3,7 +3,7 @@
 //! scenario checks the end state: the S3 object is byte-identical to the backup or absent, no
 //! multipart upload is left open, and the robot received exactly the expected alerts.
 //!
-//! The link that expires mid-stream has its own test in `pull_link_expiry.rs`.
+//! The link that expires mid-stream is tested in `pull_function.rs`.
 
 mod reliability_support;
 

@@ -203,11 +203,8 @@ async fn sigkill_mid_copy_then_invoke_again_ends_clean() {
     let result: Value = serde_json::from_str(&reply.1).unwrap();
     assert_eq!(result["backups"][0]["outcome"], "pulled", "{result}");
     assert_s3_identical(&clouds.bucket, &backup.expected_key, &bytes).await;
-    // NOTE: the killed run's upload stays open: the pull does not abort uploads it did not
-    // start, because a continuation chain of the same backup may still own one. The bucket's
-    // lifecycle rule (AbortIncompleteMultipartUpload after 3 days in template.yaml) removes it.
-    // Everything else must be clean.
-    assert_eq!(s3_open_uploads(&clouds.bucket).await, orphaned);
+    // The run that completed the backup aborted the killed run's upload.
+    assert_eq!(s3_open_uploads(&clouds.bucket).await, Vec::new());
     assert!(clouds.oss.pending_uploads(OSS_BUCKET).is_empty());
     assert!(
         clouds.wecom.messages().is_empty(),

@@ -1,6 +1,7 @@
-//! Secret hygiene: the handlers run with distinctive secret values (the Aliyun AccessKey secret,
-//! an STS token and the WeCom webhook key), on paths that succeed and paths that fail, and no
-//! captured log line, handler result, error or alert body may contain any of them.
+//! Secret hygiene: the handlers run with distinctive secret values (the OSS AccessKey secret, an
+//! STS token, the Aliyun RDS AccessKey secret and the WeCom webhook key), on paths that succeed
+//! and paths that fail, and no captured log line, handler result, error or alert body may contain
+//! any of them.
 
 mod reliability_support;
 

@@ -169,6 +169,13 @@ impl BackupCopy<'_> {
         crc64: u64,
         deadline: tokio::time::Instant,
     ) -> Result<PullOutcome, PullError> {
+        // Another run may have pulled the backup meanwhile and aborted this upload with the
+        // other abandoned ones (see `abort_abandoned_uploads`).
+        if self.already_pulled(crc64).await? {
+            return Ok(PullOutcome::AlreadyPulled {
+                key: self.key.clone(),
+            });
+        }
         restore_parts(
             self.ports.sink.as_ref(),
             &mut state,
@@ -317,6 +324,8 @@ impl BackupCopy<'_> {
     ) -> Result<PullOutcome, PullError> {
         match outcome {
             TransferOutcome::Finished(report) => {
+                self.abort_abandoned_uploads(report.upload_id.as_deref())
+                    .await;
                 tracing::info!(
                     instance_id = self.backup.instance_id,
                     backup_id = self.backup.backup_id,
@@ -407,6 +416,40 @@ impl BackupCopy<'_> {
             );
         }
         Some(matches)
+    }
+
+    /// Aborts the other open multipart uploads of this backup's key, now that the backup is in
+    /// S3. They belong to runs that died mid-copy, such as one killed by a crash or an
+    /// out-of-memory stop, and no run needs them any more: a continuation that still names
+    /// one finds the backup pulled before it reads the upload. Failures are only logged, and
+    /// the bucket's lifecycle rule removes what remains.
+    async fn abort_abandoned_uploads(&self, completed: Option<&str>) {
+        let sink = self.ports.sink.as_ref();
+        let pending = match sink.list_pending_uploads(&self.key).await {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(key = self.key, %error, "failed to list abandoned uploads of the pulled backup");
+                return;
+            }
+        };
+        let abandoned = pending.into_iter().filter(|upload| {
+            upload.key == self.key && Some(upload.upload_id.as_str()) != completed
+        });
+        for upload in abandoned {
+            match sink.abort_multipart(&upload.key, &upload.upload_id).await {
+                Ok(()) => tracing::warn!(
+                    key = self.key,
+                    upload_id = upload.upload_id,
+                    "aborted an abandoned multipart upload of the pulled backup"
+                ),
+                Err(error) => tracing::warn!(
+                    key = self.key,
+                    upload_id = upload.upload_id,
+                    %error,
+                    "failed to abort an abandoned multipart upload of the pulled backup"
+                ),
+            }
+        }
     }
 
     /// Returns true when S3 holds the backup with the same size and stored CRC-64.

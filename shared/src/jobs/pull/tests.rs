@@ -609,3 +609,31 @@ fn trigger_rejects_unknown_and_unsafe_events() {
         assert!(PullTrigger::from_event(&event).is_err(), "{event}");
     }
 }
+
+#[tokio::test]
+async fn a_fresh_pull_aborts_abandoned_uploads_and_stale_continuations_stop() {
+    let bytes = data(10_500);
+    let setup = Setup::new(&bytes, vec![backup("4001", 10_500)]);
+
+    // A first run hands over, and its continuation is lost: the upload stays open.
+    let first = only_result(setup.run(direct("4001"), tokio::time::Instant::now()).await).unwrap();
+    assert!(matches!(first, PullOutcome::Continued { .. }), "{first:?}");
+    let stale = setup.continuations.take().remove(0);
+    assert_eq!(setup.sink.pending_upload_ids().len(), 1);
+
+    // A later run pulls the backup from the start and aborts the abandoned upload.
+    let fresh = only_result(setup.run(direct("4001"), later()).await).unwrap();
+    assert!(matches!(fresh, PullOutcome::Pulled { .. }), "{fresh:?}");
+    assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
+    assert!(setup.sink.pending_upload_ids().is_empty());
+
+    // The lost continuation arrives at last and finds the backup pulled.
+    let late = only_result(
+        setup
+            .run(PullTrigger::Continuation(Box::new(stale)), later())
+            .await,
+    )
+    .unwrap();
+    assert_eq!(late, PullOutcome::AlreadyPulled { key: KEY.into() });
+    assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
+}
