@@ -126,6 +126,8 @@ pub fn wait_with_usage(child: &Child, started: Instant) -> io::Result<Finished> 
 mod tests {
     use super::*;
 
+    // `wait_with_usage` reaps the child with wait4, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     #[test]
     fn child_peak_excludes_the_parents_memory() {
         // 200 MiB touched in this process, which `ru_maxrss` would pass on to the child.
