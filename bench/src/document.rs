@@ -119,8 +119,9 @@ impl Report {
         let _ = writeln!(out, "- Machine: {}.", self.machine);
         let _ = writeln!(
             out,
-            "- Load average (1, 5, 15 min) around each size: {}. Other builds ran on the machine at the \
-             same time, so absolute figures are noisy; the ratios compare runs made back to back.",
+            "- Load average (1, 5, 15 min) around each size: {}. A load near 2 is the benchmark's own \
+             servers and clients on two cores. Higher loads mean other work shared the machine, which \
+             makes absolute figures noisy, while the ratios still compare runs made back to back.",
             self.loads.join("; ")
         );
         let _ = writeln!(
@@ -133,9 +134,11 @@ impl Report {
         let _ = writeln!(
             out,
             "- Ours is `bench-copy`, a separate process that runs one copy through `backup_bridge::transfer` \
-             at the engine's defaults ({} MiB parts, {} in flight) and reports its own `getrusage`. The \
-             peers get the same part size and concurrency (`--s3-chunk-size`, `--s3-upload-concurrency`) \
-             and are measured with `wait4`. Throughput counts the whole process, start to exit.",
+             at the engine's defaults ({} MiB parts, {} in flight) and reports its own CPU time \
+             (`getrusage`) and peak RSS (`VmHWM`). The peers get the same part size and concurrency \
+             (`--s3-chunk-size`, `--s3-upload-concurrency`). Their CPU time comes from `wait4` and their \
+             peak RSS from `VmHWM`, sampled every 10 ms. Throughput counts the whole process, start to \
+             exit.",
             self.part_size >> 20,
             self.concurrency
         );

@@ -7,8 +7,8 @@ use crate::document::largest;
 use crate::figures::{JobFigures, MIB};
 use crate::jobs::Job;
 
-/// Memory and timeout of the functions in template.yaml (`Globals`).
-const TEMPLATE_MEMORY_MB: f64 = 256.0;
+/// Memory and timeout of `aliyun-backup-pull` in template.yaml.
+const TEMPLATE_MEMORY_MB: f64 = 1024.0;
 const TEMPLATE_TIMEOUT_S: f64 = 900.0;
 /// Time kept free at the end of each invocation to pause at a part boundary and chain the next.
 /// An assumption, not a measured figure.
