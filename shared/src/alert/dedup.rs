@@ -75,7 +75,7 @@ pub fn sent_key(marker_key: &str) -> String {
     format!("{marker_key}.sent")
 }
 
-/// Whether the claim at `key` still stands: delivered, or its sender may still be delivering.
+/// Returns true while the claim at `key` is in force: delivered, or its sender may still be delivering.
 async fn claim_stands(
     markers: &dyn MarkerStore,
     key: &str,

@@ -31,7 +31,7 @@ pub use wecom::{DeliveryError, WeComClient, WeComConfig, WeComConfigError, WeCom
 
 use crate::storage::MarkerStore;
 
-/// How long after its deadline a sender's claim on an alert still stands.
+/// Time after its deadline during which a sender's claim on an alert stays in force.
 const CLAIM_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The outcome of a batch. Counts are of alerts, not messages.

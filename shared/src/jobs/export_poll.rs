@@ -1,13 +1,13 @@
 //! The `rds-export-poll` job: follow the export tasks this deployment started until they end.
 //!
 //! Each transition (`COMPLETE`, `FAILED`, `CANCELED`, stuck, fully synced) is reported once. A
-//! transition counts as reported when its marker `<marker prefix>/<task id>/<state>` exists. [`run`]
-//! lists the transitions that have no marker yet; the caller alerts on them and then calls
-//! [`commit`], which writes each marker with a conditional put and keeps only the transitions
-//! whose marker this call created. So a poller that dies after seeing a transition and before
-//! alerting leaves no marker, and the next poll reports the transition again; two pollers at once
-//! both alert, and the alert's own deduplication sends one message. A completed export is
-//! reconciled against OSS on every poll until the reconciler finds every object in place.
+//! transition counts as reported when its marker `<marker prefix>/<task id>/<state>` exists.
+//! [`run`] lists the transitions that have no marker yet, and the caller alerts on them. Then
+//! [`commit`] writes each marker with a conditional put and keeps only the transitions whose
+//! marker this call created. So a poller that dies after seeing a transition and before alerting
+//! leaves no marker, and the next poll reports the transition again. Two pollers at once both
+//! alert, and the alert's own deduplication sends one message. A completed export is reconciled
+//! against OSS on every poll until the reconciler finds every object in place.
 //!
 //! Failures: listing the export tasks fails the run (`Err`, so Lambda may retry it). A failed
 //! marker read or write, or a failed reconciliation, is logged and listed in the report, and the
