@@ -85,6 +85,14 @@ impl ResumableCrc64 {
         self.segment_len += bytes.len() as u64;
     }
 
+    /// Appends `len` bytes whose CRC-64 is already known, as if they had been passed to
+    /// [`ResumableCrc64::update`].
+    pub fn append(&mut self, crc: u64, len: u64) {
+        self.prefix = crc64_combine(self.value(), crc, len);
+        self.segment = Crc64::new();
+        self.segment_len = 0;
+    }
+
     /// Returns the CRC of everything processed so far, including bytes before a resume.
     pub fn value(&self) -> u64 {
         crc64_combine(self.prefix, self.segment.value(), self.segment_len)
@@ -132,6 +140,21 @@ mod tests {
         let mut third = ResumableCrc64::resume(second.value());
         third.update(&data[250_001..]);
         assert_eq!(third.value(), crc64(&data));
+    }
+
+    #[test]
+    fn appending_known_crcs_matches_updating_with_the_bytes() {
+        for split in 0..=CHECK_INPUT.len() {
+            let (first, second) = CHECK_INPUT.split_at(split);
+            let mut running = ResumableCrc64::new();
+            running.update(first);
+            running.append(crc64(second), second.len() as u64);
+            assert_eq!(running.value(), CHECK_VALUE, "split at {split}");
+        }
+        let mut appended = ResumableCrc64::resume(crc64(b"1234"));
+        appended.append(crc64(b"56"), 2);
+        appended.update(b"789");
+        assert_eq!(appended.value(), CHECK_VALUE);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use super::buffers::PartBuffers;
 use super::progress::Progress;
 use super::{
     CRC64_METADATA_KEY, PartRecord, ResumableCrc64, TransferError, TransferOutcome, TransferReport,
@@ -247,9 +248,10 @@ impl<'a> Transfer<'a> {
         let mut crc = ResumableCrc64::resume(state.crc64);
         let mut completed: BTreeMap<u32, UploadedPart> = BTreeMap::new();
         let mut in_flight = FuturesUnordered::new();
-        // Each part fills its own buffer of exactly `part_size` bytes: one allocation per part,
-        // freed whole when its upload ends, so the heap does not grow with the object.
-        let mut buffer = BytesMut::with_capacity(part_size);
+        // Each part fills a buffer of exactly `part_size` bytes, and a sent part's buffer is
+        // filled again, so the copy holds the same few blocks from the first part to the last.
+        let mut buffers = PartBuffers::new(part_size);
+        let mut buffer = buffers.take();
         let mut ready: VecDeque<Bytes> = VecDeque::new();
         let mut bytes_read = state.bytes_done;
         let mut bytes_launched = 0u64;
@@ -272,9 +274,10 @@ impl<'a> Transfer<'a> {
                     break;
                 }
                 // The CRC covers parts in launch order, which is stream order.
-                crc.update(&part);
+                let part_crc64 = crc64(&part);
+                crc.append(part_crc64, part.len() as u64);
                 bytes_launched += part.len() as u64;
-                in_flight.push(self.upload_part(&upload_id, next_part, part));
+                in_flight.push(self.upload_part(&upload_id, next_part, part, part_crc64));
                 next_part += 1;
             }
             if in_flight.is_empty() && ready.is_empty() && !reading {
@@ -284,7 +287,8 @@ impl<'a> Transfer<'a> {
             let can_read = reading && ready.is_empty() && in_flight.len() < concurrency;
             tokio::select! {
                 Some(result) = in_flight.next(), if !in_flight.is_empty() => {
-                    let part = result?;
+                    let (part, body) = result?;
+                    buffers.recycle(body);
                     progress.record_part(part.size);
                     completed.insert(part.part_number, part);
                 }
@@ -300,10 +304,7 @@ impl<'a> Transfer<'a> {
                             buffer.extend_from_slice(&rest[..take]);
                             rest = &rest[take..];
                             if buffer.len() == part_size {
-                                let full = std::mem::replace(
-                                    &mut buffer,
-                                    BytesMut::with_capacity(part_size),
-                                );
+                                let full = std::mem::replace(&mut buffer, buffers.take());
                                 ready.push_back(full.freeze());
                             }
                         }
@@ -324,6 +325,12 @@ impl<'a> Transfer<'a> {
             progress.log_if_due(self.key, &upload_id);
         }
 
+        tracing::debug!(
+            key = self.key,
+            upload_id,
+            part_buffers = buffers.allocated(),
+            "part buffers allocated by this copy"
+        );
         state.parts.extend(completed.values().map(PartRecord::from));
         state.bytes_done += bytes_launched;
         state.next_part = next_part;
@@ -331,23 +338,46 @@ impl<'a> Transfer<'a> {
         Ok((state, paused))
     }
 
+    /// Uploads one part and returns it with its bytes, for the buffer to be filled again.
+    ///
+    /// A store that reports the part's CRC-64 (OSS) must report `part_crc64`; a different value means
+    /// the part arrived damaged, and it is sent again like any transient failure.
     async fn upload_part(
         &self,
         upload_id: &str,
         part_number: u32,
         body: Bytes,
-    ) -> Result<UploadedPart, TransferError> {
+        part_crc64: u64,
+    ) -> Result<(UploadedPart, Bytes), TransferError> {
         let size = body.len() as u64;
-        let mut part = retry(&self.settings.retry, StorageError::is_retryable, |_| {
-            self.sink
-                .upload_part(self.key, upload_id, part_number, body.clone())
-        })
+        let mut part = retry(
+            &self.settings.retry,
+            StorageError::is_retryable,
+            |_| async {
+                let part = self
+                    .sink
+                    .upload_part(self.key, upload_id, part_number, body.clone())
+                    .await?;
+                match part.crc64 {
+                    Some(reported) if reported != part_crc64 => Err(StorageError::new(
+                        ErrorKind::Transient,
+                        "UploadPart",
+                        self.location(),
+                        format!(
+                            "part {part_number} of upload {upload_id} has CRC-64 {part_crc64}, \
+                         but the store returned {reported}"
+                        ),
+                    )),
+                    _ => Ok(part),
+                }
+            },
+        )
         .await
         .map_err(|source| self.sink_error(Some(upload_id), source))?;
         // Complete must list what was sent, whatever the store echoed back.
         part.part_number = part_number;
         part.size = size;
-        Ok(part)
+        Ok((part, body))
     }
 
     /// Checks that the saved parts still exist in the upload with the same ETags.

@@ -5,6 +5,7 @@
 //! `concurrency` parts in flight, so memory stays near (concurrency + 1) × part size. A copy can
 //! stop at a part boundary and resume later from a saved [`TransferState`].
 
+mod buffers;
 mod crc;
 mod engine;
 mod error;

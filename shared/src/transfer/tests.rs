@@ -129,6 +129,59 @@ async fn transient_part_failure_is_retried() {
 }
 
 #[tokio::test]
+async fn part_reported_with_another_crc_is_sent_again() {
+    let sink = store();
+    sink.inject(
+        Fault::new(Operation::UploadPart, FaultAction::ReportCrc64(42))
+            .on_part(2)
+            .times(1),
+    );
+    let data = sample(4 * PART as usize);
+
+    let report = run_copy(&sink, &data, &settings(2))
+        .await
+        .expect("copy succeeds once the part is sent again");
+
+    let part_two_calls = sink
+        .calls_of(Operation::UploadPart)
+        .iter()
+        .filter(|call| call.part_number == Some(2))
+        .count();
+    assert_eq!(part_two_calls, 2);
+    assert_eq!(report.crc64, crc64(&data));
+    assert_eq!(sink.object(KEY), Some(data));
+}
+
+#[tokio::test]
+async fn part_always_reported_with_another_crc_aborts_naming_both_values() {
+    let sink = store();
+    sink.inject(Fault::new(Operation::UploadPart, FaultAction::ReportCrc64(42)).on_part(3));
+    let data = sample(4 * PART as usize);
+
+    let error = run_copy(&sink, &data, &settings(2))
+        .await
+        .expect_err("copy fails");
+
+    let part_three = &data[2 * PART as usize..3 * PART as usize];
+    let message = error.to_string();
+    assert!(message.contains("part 3"), "{message}");
+    assert!(
+        message.contains(&crc64(part_three).to_string()),
+        "{message}"
+    );
+    assert!(message.contains("returned 42"), "{message}");
+    // Every attempt the retry policy allows was made before giving up.
+    let part_three_calls = sink
+        .calls_of(Operation::UploadPart)
+        .iter()
+        .filter(|call| call.part_number == Some(3))
+        .count();
+    assert_eq!(part_three_calls, 3);
+    assert_eq!(sink.calls_of(Operation::AbortMultipartUpload).len(), 1);
+    assert!(sink.object(KEY).is_none());
+}
+
+#[tokio::test]
 async fn permanent_part_failure_aborts_upload() {
     let sink = store();
     sink.inject(

@@ -55,7 +55,8 @@ pub struct Call {
 pub enum FaultAction {
     /// The call fails with this kind of error and changes nothing.
     Fail(ErrorKind),
-    /// PutObject or CompleteMultipartUpload succeeds but returns this CRC-64 instead of the real one.
+    /// PutObject, UploadPart or CompleteMultipartUpload succeeds but returns this CRC-64 instead
+    /// of the real one.
     ReportCrc64(u64),
     /// GetObject's body fails with a transient error after this many bytes.
     CutBodyAfter(u64),

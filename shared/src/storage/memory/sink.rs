@@ -134,11 +134,15 @@ impl ObjectSink for MemoryStore {
             ));
         };
         let etag = hex::encode(Md5::digest(&body));
+        let reported = match action {
+            Some(FaultAction::ReportCrc64(value)) => value,
+            _ => crc64(&body),
+        };
         let part = UploadedPart {
             part_number,
             etag: etag.clone(),
             size: body.len() as u64,
-            crc64: Some(crc64(&body)),
+            crc64: Some(reported),
         };
         upload.parts.insert(part_number, (body, etag));
         state.part_completion_order.push(part_number);
