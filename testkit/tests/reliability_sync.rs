@@ -240,6 +240,53 @@ async fn lost_upload_part_reply_is_retried() {
 }
 
 #[tokio::test]
+async fn upload_part_reply_with_another_crc64_sends_the_part_again() {
+    let harness = Harness::start("rel-sync-part-crc").await;
+    let key = "mysql/export-1/shop/shop.crc/1/part-00000-part-crc.gz.parquet";
+    let (body, etag) = harness.put(key, 3 * MIB + 17, 8).await;
+    // OSS reports each part's CRC-64 in `x-oss-hash-crc64ecma`; a value other than the one the
+    // sender computed means the part arrived damaged.
+    harness.oss_proxy.add_rule(Rule::new(
+        Match::method("PUT").path_contains("partNumber=2").nth(1),
+        Action::Respond {
+            status: 200,
+            headers: vec![
+                (
+                    "ETag".to_owned(),
+                    "\"0CC175B9C0F1B6A831C399E269772661\"".to_owned(),
+                ),
+                ("x-oss-hash-crc64ecma".to_owned(), "42".to_owned()),
+            ],
+            body: Default::default(),
+        },
+    ));
+
+    let result = harness
+        .function()
+        .await
+        .handle(invocation(harness.event(key, body.len(), &etag), 60))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome(&result, 0), "copied", "{result}");
+    let part_two_sends = harness
+        .oss_proxy
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.method == "PUT" && request.path_and_query.contains("partNumber=2")
+        })
+        .count();
+    assert_eq!(
+        part_two_sends, 2,
+        "part 2 is sent again after the wrong CRC-64"
+    );
+    assert_oss_identical(&harness.clouds, &target(key), &body);
+    assert_no_open_uploads(&harness.clouds).await;
+    assert_alerts(&harness.clouds.wecom, &[]);
+}
+
+#[tokio::test]
 async fn lost_complete_reply_still_ends_with_the_object() {
     let harness = Harness::start("rel-sync-lost-complete").await;
     let key = "mysql/export-1/shop/shop.done/1/part-00000-lost-complete.gz.parquet";

@@ -183,6 +183,10 @@ impl ObjectSink for OssStore {
         Ok(result.upload_id)
     }
 
+    /// Sends one part without `Content-MD5`, which OSS takes as optional. OSS returns the part's
+    /// CRC-64 in `x-oss-hash-crc64ecma`, and the transfer engine compares it with its own and
+    /// sends the part again when they differ, as Aliyun's SDKs check parts by default. PutObject
+    /// keeps `Content-MD5`, so OSS refuses a damaged single-put body before it replaces anything.
     async fn upload_part(
         &self,
         key: &str,
@@ -194,7 +198,6 @@ impl ObjectSink for OssStore {
         let request = OssRequest::new("UploadPart", Method::PUT, Some(key))
             .query("partNumber", part_number.to_string())
             .query("uploadId", upload_id)
-            .header("content-md5", content_md5(&body))
             .body(body);
         let reply = self
             .send(request)
