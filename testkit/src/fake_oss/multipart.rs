@@ -275,7 +275,10 @@ pub(crate) async fn complete(context: &Context, body: Body) -> Result<Response, 
     };
 
     let target = context.shared.store.new_file_path();
-    let paths: Vec<_> = selected.iter().map(|(_, part)| part.path.clone()).collect();
+    let paths: Vec<_> = selected
+        .iter()
+        .map(|(_, part)| (part.path.clone(), part.size, part.crc64))
+        .collect();
     let blocking_target = target.clone();
     let assembled =
         tokio::task::spawn_blocking(move || concatenate(&paths, &blocking_target)).await;
