@@ -24,6 +24,9 @@ pub const BACKUP_AGE_HOURS: &str = "BackupAgeHours";
 /// The results of one invocation that the dashboard shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct JobMetrics {
+    /// Items (objects, backups, exports) that ended well, including those found done already.
+    /// The daily summary counts them; the dashboard does not.
+    pub succeeded: u64,
     /// Bytes of every copy completed by the invocation.
     pub bytes_copied: u64,
     /// Bytes of the copies whose whole duration is known, the numerator of the throughput.

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, poll_alerts, run_failure_alert};
 use super::export_start::{ExportInvocationError, build_rds_client};
-use crate::alert::summary::RunTally;
+use super::record_run;
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds_client::RdsClient;
 use crate::config::{
@@ -27,7 +27,7 @@ use crate::events::rds::{ExportPollTrigger, parse_export_poll};
 use crate::jobs::export_poll::{self, ExportPollConfig, ExportPollReport, TransitionKind};
 use crate::jobs::reconcile::SyncReconciler;
 use crate::jobs::sync::SyncSettings;
-use crate::metrics::{self, JobMetrics};
+use crate::metrics::JobMetrics;
 use crate::oss::OssStore;
 use crate::storage::s3::{S3Store, build_client};
 
@@ -134,21 +134,20 @@ impl ExportPollFunction {
             Ok(mut report) => {
                 let failures = reconciler.take_failures();
                 let batch = poll_alerts(&report, &failures, origin);
-                let failed = report.errors.len() + failures.len();
-                let tally = RunTally {
-                    function: FUNCTION_NAME.to_string(),
-                    request_id: request_id.clone(),
-                    succeeded: report.tasks_seen.saturating_sub(failed) as u64,
-                    failed: failed as u64,
-                    bytes: 0,
-                    alerts: batch.len() as u64,
-                };
+                let alerts_raised = batch.len();
                 self.alerts.dispatch(batch, alert_deadline).await;
                 // Markers only after the alerts: a poller that dies before alerting leaves the
                 // transitions unreported for the next poll.
                 export_poll::commit(&mut report, &self.store, &self.config).await;
-                self.alerts.finish_run(tally, alert_deadline).await;
-                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
+                record_run(
+                    &self.alerts,
+                    FUNCTION_NAME,
+                    &request_id,
+                    &job_metrics(&report),
+                    alerts_raised,
+                    alert_deadline,
+                )
+                .await;
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -164,15 +163,15 @@ impl ExportPollFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, alert_deadline).await;
-                let tally = RunTally {
-                    function: FUNCTION_NAME.to_string(),
-                    request_id: request_id.clone(),
-                    failed: 1,
-                    alerts: 1,
-                    ..RunTally::default()
-                };
-                self.alerts.finish_run(tally, alert_deadline).await;
-                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
+                record_run(
+                    &self.alerts,
+                    FUNCTION_NAME,
+                    &request_id,
+                    &JobMetrics::failed(1),
+                    1,
+                    alert_deadline,
+                )
+                .await;
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "error": { "code": error.code(), "message": error.to_string() },
@@ -182,8 +181,10 @@ impl ExportPollFunction {
     }
 }
 
-/// Counts failed, canceled and stuck exports and the objects whose reconciliation copy failed,
-/// for the dashboard.
+/// Counts failed, canceled and stuck exports, the objects whose reconciliation copy failed and
+/// the marker or reconciliation errors as failures, and the other tasks seen as successes, for
+/// the dashboard and the daily summary. Run it after [`export_poll::commit`], so a transition
+/// whose marker was not written is counted by the poll that writes it, not twice.
 // NOTE: the bytes copied by reconciliation are not counted, because `ReconcileCounts` holds
 // object counts only.
 pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
@@ -202,7 +203,11 @@ pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
         .iter()
         .map(|(_, counts)| counts.failed)
         .sum();
-    JobMetrics::failed(transitions + copies)
+    let failures = transitions + copies + report.errors.len() as u64;
+    JobMetrics {
+        succeeded: (report.tasks_seen as u64).saturating_sub(failures),
+        ..JobMetrics::failed(failures)
+    }
 }
 
 fn trigger_name(trigger: &ExportPollTrigger) -> &'static str {

@@ -17,7 +17,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, run_failure_alert, start_alerts};
-use crate::alert::summary::RunTally;
+use super::record_run;
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds::RdsError;
 use crate::aws::rds_client::RdsClient;
@@ -27,7 +27,7 @@ use crate::config::{
 };
 use crate::events::rds::{EventError, ExportStartTrigger, parse_export_start};
 use crate::jobs::export_start::{self, ExportOutcome, ExportStartConfig, ExportStartReport};
-use crate::metrics::{self, JobMetrics};
+use crate::metrics::JobMetrics;
 use crate::storage::s3::{S3Store, build_client};
 
 /// The function's name in alerts and logs.
@@ -136,18 +136,18 @@ impl ExportStartFunction {
         match result {
             Ok(report) => {
                 let alerts = start_alerts(&report, origin);
-                let failed = report.count("failed") + report.count("not_found");
-                let tally = RunTally {
-                    function: FUNCTION_NAME.to_string(),
-                    request_id: request_id.clone(),
-                    succeeded: (report.sources.len() - failed) as u64,
-                    failed: failed as u64,
-                    bytes: 0,
-                    alerts: alerts.len() as u64,
-                };
+                let alerts_raised = alerts.len();
                 self.alerts.dispatch(alerts, deadline).await;
-                self.alerts.finish_run(tally, deadline).await;
-                metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
+                let metrics = job_metrics(&report);
+                record_run(
+                    &self.alerts,
+                    FUNCTION_NAME,
+                    &request_id,
+                    &metrics,
+                    alerts_raised,
+                    deadline,
+                )
+                .await;
                 Ok(report_json(&trigger, &report))
             }
             Err(error) if error.is_retryable() => {
@@ -163,15 +163,15 @@ impl ExportStartFunction {
                     origin,
                 ));
                 self.alerts.dispatch(batch, deadline).await;
-                let tally = RunTally {
-                    function: FUNCTION_NAME.to_string(),
-                    request_id: request_id.clone(),
-                    failed: 1,
-                    alerts: 1,
-                    ..RunTally::default()
-                };
-                self.alerts.finish_run(tally, deadline).await;
-                metrics::publish_job(FUNCTION_NAME, &JobMetrics::failed(1));
+                record_run(
+                    &self.alerts,
+                    FUNCTION_NAME,
+                    &request_id,
+                    &JobMetrics::failed(1),
+                    1,
+                    deadline,
+                )
+                .await;
                 Ok(json!({
                     "trigger": trigger_name(&trigger),
                     "sources": [],
@@ -182,14 +182,23 @@ impl ExportStartFunction {
     }
 }
 
-/// Counts the sources whose export RDS rejected, for the dashboard; exports copy no bytes here.
+/// Counts the sources whose export RDS rejected or whose snapshot was not found as failures and
+/// the others as successes, for the dashboard and the daily summary; exports copy no bytes here.
 pub fn job_metrics(report: &ExportStartReport) -> JobMetrics {
     let failures = report
         .sources
         .iter()
-        .filter(|entry| matches!(entry.outcome, ExportOutcome::Failed { .. }))
+        .filter(|entry| {
+            matches!(
+                entry.outcome,
+                ExportOutcome::Failed { .. } | ExportOutcome::NotFound { .. }
+            )
+        })
         .count();
-    JobMetrics::failed(failures as u64)
+    JobMetrics {
+        succeeded: (report.sources.len() - failures) as u64,
+        ..JobMetrics::failed(failures as u64)
+    }
 }
 
 fn trigger_name(trigger: &ExportStartTrigger) -> &'static str {

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 pub use invoke::{LambdaSelfInvoke, NoSelfInvoke};
 
-use crate::alert::summary::RunTally;
+use super::record_run;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::aliyun::{RdsClient, RpcClient};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, PullConfig, load_secrets};
@@ -146,34 +146,19 @@ impl PullFunction {
         let report = run_pull(trigger, &self.ports, &self.settings, Utc::now(), pause_at).await;
 
         let alerts = alerts_for(&report, &request_id, &self.bucket);
-        let tally = RunTally {
-            function: FUNCTION_NAME.to_string(),
-            request_id: request_id.clone(),
-            succeeded: report
-                .backups
-                .iter()
-                .filter(|backup| backup.result.is_ok())
-                .count() as u64,
-            failed: (report
-                .backups
-                .iter()
-                .filter(|backup| backup.result.is_err())
-                .count()
-                + report.listing_errors.len()) as u64,
-            bytes: report
-                .backups
-                .iter()
-                .map(|backup| match &backup.result {
-                    Ok(PullOutcome::Pulled { bytes, .. }) => *bytes,
-                    _ => 0,
-                })
-                .sum(),
-            alerts: alerts.len() as u64,
-        };
+        let alerts_raised = alerts.len();
         let alert_deadline = deadline_before(lambda_deadline, ALERT_MARGIN);
         self.alerts.dispatch(alerts, alert_deadline).await;
-        self.alerts.finish_run(tally, alert_deadline).await;
-        metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
+        let metrics = job_metrics(&report);
+        record_run(
+            &self.alerts,
+            FUNCTION_NAME,
+            &request_id,
+            &metrics,
+            alerts_raised,
+            alert_deadline,
+        )
+        .await;
         publish_backup_ages(&report, Utc::now());
 
         let retried: Vec<String> = report
@@ -198,7 +183,8 @@ impl PullFunction {
     }
 }
 
-/// Sums the completed pulls and the failures for the dashboard. A pull that spanned several
+/// Counts the backups that succeeded and failed (a failed listing counts as a failure) and sums
+/// the completed pulls, for the dashboard and the daily summary. A pull that spanned several
 /// invocations counts towards the bytes but not the throughput, because only its last run is
 /// timed.
 pub fn job_metrics(report: &PullReport) -> JobMetrics {
@@ -210,8 +196,11 @@ pub fn job_metrics(report: &PullReport) -> JobMetrics {
                 seconds,
                 runs,
                 ..
-            }) => metrics.add_copy(*bytes, (*runs == 1).then_some(*seconds)),
-            Ok(_) => {}
+            }) => {
+                metrics.succeeded += 1;
+                metrics.add_copy(*bytes, (*runs == 1).then_some(*seconds));
+            }
+            Ok(_) => metrics.succeeded += 1,
             Err(_) => metrics.failures += 1,
         }
     }

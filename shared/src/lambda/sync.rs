@@ -13,13 +13,13 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
-use crate::alert::summary::RunTally;
+use super::record_run;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, SyncConfig, load_secrets};
 use crate::jobs::sync::{
     RecordReport, SyncBatchReport, SyncError, SyncOutcome, SyncSettings, sync_event,
 };
-use crate::metrics::{self, JobMetrics};
+use crate::metrics::JobMetrics;
 use crate::oss::OssStore;
 use crate::storage::s3::{S3Store, build_client};
 use crate::transfer::TransferError;
@@ -115,32 +115,18 @@ impl SyncFunction {
         let report = sync_event(event.payload, &self.source, &self.sink, &self.settings).await;
 
         let alerts = alerts_for(&report, &request_id, self.source.bucket());
-        let tally = RunTally {
-            function: FUNCTION_NAME.to_string(),
-            request_id: request_id.clone(),
-            succeeded: report
-                .records
-                .iter()
-                .filter(|record| record.result.is_ok())
-                .count() as u64,
-            failed: report
-                .records
-                .iter()
-                .filter(|record| record.result.is_err())
-                .count() as u64,
-            bytes: report
-                .records
-                .iter()
-                .map(|record| match &record.result {
-                    Ok(SyncOutcome::Copied { bytes, .. }) => *bytes,
-                    _ => 0,
-                })
-                .sum(),
-            alerts: alerts.len() as u64,
-        };
+        let alerts_raised = alerts.len();
         self.alerts.dispatch(alerts, deadline).await;
-        self.alerts.finish_run(tally, deadline).await;
-        metrics::publish_job(FUNCTION_NAME, &job_metrics(&report));
+        let metrics = job_metrics(&report);
+        record_run(
+            &self.alerts,
+            FUNCTION_NAME,
+            &request_id,
+            &metrics,
+            alerts_raised,
+            deadline,
+        )
+        .await;
 
         let body = report_json(&report);
         if report.should_fail() {
@@ -186,15 +172,17 @@ fn alerts_for(report: &SyncBatchReport, request_id: &str, bucket: &str) -> Alert
     batch
 }
 
-/// Sums the copies and failed records of the batch for the dashboard.
+/// Counts the records that succeeded and failed and sums the copies, for the dashboard and the
+/// daily summary.
 pub fn job_metrics(report: &SyncBatchReport) -> JobMetrics {
     let mut metrics = JobMetrics::default();
     for record in &report.records {
         match &record.result {
             Ok(SyncOutcome::Copied { bytes, seconds, .. }) => {
+                metrics.succeeded += 1;
                 metrics.add_copy(*bytes, Some(*seconds));
             }
-            Ok(_) => {}
+            Ok(_) => metrics.succeeded += 1,
             Err(_) => metrics.failures += 1,
         }
     }
