@@ -406,4 +406,10 @@ async fn openapi_lists_every_route() {
         .await
         .unwrap();
     assert!(page.contains("<code>/aws/exports/{id}</code>"), "{page}");
+    // The renderer is one pinned release, never a moving `latest`.
+    assert!(
+        page.contains("redoc@2.5.0/bundles/redoc.standalone.js"),
+        "{page}"
+    );
+    assert!(!page.contains("latest"), "{page}");
 }

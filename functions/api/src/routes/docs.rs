@@ -1,6 +1,10 @@
 //! `GET /docs`: a page that lists every route from the OpenAPI document and, when the browser
 //! can load it, renders the document with Redoc from a CDN. The route list is plain HTML, so
-//! the page is useful without the script.
+//! the page is useful without the script, such as where the CDN is blocked.
+
+/// The Redoc bundle, pinned to one release so the page does not change under its readers.
+/// jsDelivr serves every npm release of Redoc.
+const REDOC_SCRIPT: &str = "https://cdn.jsdelivr.net/npm/redoc@2.5.0/bundles/redoc.standalone.js";
 
 use axum::response::Html;
 use utoipa::openapi::OpenApi;
@@ -43,7 +47,7 @@ send <code>Accept-Language: en</code> for English messages (the default is Simpl
 {rows}</tbody>
 </table>
 <div id="redoc"></div>
-<script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
+<script src="{REDOC_SCRIPT}"></script>
 <script>if (window.Redoc) {{ Redoc.init("openapi.json", {{}}, document.getElementById("redoc")); }}</script>
 </body>
 </html>
