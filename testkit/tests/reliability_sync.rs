@@ -240,7 +240,7 @@ async fn lost_upload_part_reply_is_retried() {
 }
 
 #[tokio::test]
-async fn upload_part_reply_with_another_crc64_sends_the_part_again() {
+async fn part_crc64_mismatch_resends_part() {
     let harness = Harness::start("rel-sync-part-crc").await;
     let key = "mysql/export-1/shop/shop.crc/1/part-00000-part-crc.gz.parquet";
     let (body, etag) = harness.put(key, 3 * MIB + 17, 8).await;

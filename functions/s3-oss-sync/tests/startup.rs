@@ -4,7 +4,7 @@
 use std::process::Command;
 
 #[test]
-fn missing_configuration_ends_the_process_with_a_readable_message() {
+fn missing_config_prints_message() {
     let output = Command::new(env!("CARGO_BIN_EXE_s3-oss-sync"))
         .env_clear()
         .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -65,7 +65,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_startup_error_prints_its_message_in_both_forms() {
+    fn startup_error_debug_is_message() {
         let error = startup_error("OSS_BUCKET is not set: set it to the destination bucket");
         assert_eq!(
             format!("{error:?}"),

@@ -61,7 +61,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sent_part_gives_its_block_to_the_next_part() {
+    fn sent_part_block_is_reused() {
         let mut buffers = PartBuffers::new(4096);
         let first = filled(&mut buffers, 1);
         let address = first.as_ptr();
@@ -77,7 +77,7 @@ mod tests {
     }
 
     #[test]
-    fn a_block_still_held_elsewhere_is_not_reused() {
+    fn shared_block_is_not_reused() {
         let mut buffers = PartBuffers::new(4096);
         let part = filled(&mut buffers, 2);
         let kept_by_store = part.clone();
@@ -90,7 +90,7 @@ mod tests {
     }
 
     #[test]
-    fn a_short_last_part_is_reused_at_full_capacity() {
+    fn short_part_keeps_full_capacity() {
         let mut buffers = PartBuffers::new(4096);
         let mut buffer = buffers.take();
         buffer.extend_from_slice(&[3; 100]);

@@ -129,7 +129,7 @@ async fn transient_part_failure_is_retried() {
 }
 
 #[tokio::test]
-async fn part_reported_with_another_crc_is_sent_again() {
+async fn part_crc_mismatch_resends_part() {
     let sink = store();
     sink.inject(
         Fault::new(Operation::UploadPart, FaultAction::ReportCrc64(42))
@@ -153,7 +153,7 @@ async fn part_reported_with_another_crc_is_sent_again() {
 }
 
 #[tokio::test]
-async fn part_always_reported_with_another_crc_aborts_naming_both_values() {
+async fn persistent_part_crc_mismatch_aborts() {
     let sink = store();
     sink.inject(Fault::new(Operation::UploadPart, FaultAction::ReportCrc64(42)).on_part(3));
     let data = sample(4 * PART as usize);
