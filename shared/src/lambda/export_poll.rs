@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, poll_alerts, run_failure_alert};
 use super::export_start::{ExportInvocationError, build_rds_client};
-use super::record_run;
+use super::{record_run, send_alerts_and_record_run};
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds_client::RdsClient;
 use crate::config::{
@@ -162,13 +162,12 @@ impl ExportPollFunction {
                     &error,
                     origin,
                 ));
-                self.alerts.dispatch(batch, alert_deadline).await;
-                record_run(
+                send_alerts_and_record_run(
                     &self.alerts,
+                    batch,
                     FUNCTION_NAME,
                     &request_id,
                     &JobMetrics::failed(1),
-                    1,
                     alert_deadline,
                 )
                 .await;

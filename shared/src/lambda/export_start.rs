@@ -17,7 +17,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use super::export_alerts::{AlertOrigin, run_failure_alert, start_alerts};
-use super::record_run;
+use super::send_alerts_and_record_run;
 use crate::alert::{AlertBatch, AlertKind, deadline_before};
 use crate::aws::rds::RdsError;
 use crate::aws::rds_client::RdsClient;
@@ -136,15 +136,12 @@ impl ExportStartFunction {
         match result {
             Ok(report) => {
                 let alerts = start_alerts(&report, origin);
-                let alerts_raised = alerts.len();
-                self.alerts.dispatch(alerts, deadline).await;
-                let metrics = job_metrics(&report);
-                record_run(
+                send_alerts_and_record_run(
                     &self.alerts,
+                    alerts,
                     FUNCTION_NAME,
                     &request_id,
-                    &metrics,
-                    alerts_raised,
+                    &job_metrics(&report),
                     deadline,
                 )
                 .await;
@@ -162,13 +159,12 @@ impl ExportStartFunction {
                     &error,
                     origin,
                 ));
-                self.alerts.dispatch(batch, deadline).await;
-                record_run(
+                send_alerts_and_record_run(
                     &self.alerts,
+                    batch,
                     FUNCTION_NAME,
                     &request_id,
                     &JobMetrics::failed(1),
-                    1,
                     deadline,
                 )
                 .await;
@@ -182,8 +178,9 @@ impl ExportStartFunction {
     }
 }
 
-/// Counts the sources whose export RDS rejected or whose snapshot was not found as failures and
-/// the others as successes, for the dashboard and the daily summary; exports copy no bytes here.
+/// Counts the sources whose export RDS rejected or whose snapshot was not found as failures, and
+/// the others as successes, for the dashboard and the daily summary. Starting exports copies no
+/// bytes, so the byte counts stay zero.
 pub fn job_metrics(report: &ExportStartReport) -> JobMetrics {
     let failures = report
         .sources

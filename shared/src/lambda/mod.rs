@@ -35,9 +35,31 @@ pub(crate) async fn record_run(
     alerts.finish_run(tally, deadline).await;
 }
 
+/// Sends the invocation's alerts, then records its run from `metrics` as [`record_run`] does.
+pub(crate) async fn send_alerts_and_record_run(
+    alerts: &crate::config::Alerts,
+    batch: crate::alert::AlertBatch,
+    function: &str,
+    request_id: &str,
+    metrics: &crate::metrics::JobMetrics,
+    deadline: tokio::time::Instant,
+) {
+    let alerts_raised = batch.len();
+    alerts.dispatch(batch, deadline).await;
+    record_run(
+        alerts,
+        function,
+        request_id,
+        metrics,
+        alerts_raised,
+        deadline,
+    )
+    .await;
+}
+
 /// A failure before the runtime loop starts, such as a missing setting. When `main` returns an
-/// error the process prints its `Debug` form, so here that form is the message itself, which
-/// names the setting and what to do, rather than the fields of the error type.
+/// error, the process prints its `Debug` form. Here that form is the message itself, which names
+/// the setting and what to do, rather than the fields of the error type.
 pub struct StartupError(String);
 
 impl std::fmt::Debug for StartupError {

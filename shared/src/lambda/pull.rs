@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 pub use invoke::{LambdaSelfInvoke, NoSelfInvoke};
 
-use super::record_run;
+use super::send_alerts_and_record_run;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::aliyun::{RdsClient, RpcClient};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, PullConfig, load_secrets};
@@ -146,16 +146,13 @@ impl PullFunction {
         let report = run_pull(trigger, &self.ports, &self.settings, Utc::now(), pause_at).await;
 
         let alerts = alerts_for(&report, &request_id, &self.bucket);
-        let alerts_raised = alerts.len();
         let alert_deadline = deadline_before(lambda_deadline, ALERT_MARGIN);
-        self.alerts.dispatch(alerts, alert_deadline).await;
-        let metrics = job_metrics(&report);
-        record_run(
+        send_alerts_and_record_run(
             &self.alerts,
+            alerts,
             FUNCTION_NAME,
             &request_id,
-            &metrics,
-            alerts_raised,
+            &job_metrics(&report),
             alert_deadline,
         )
         .await;

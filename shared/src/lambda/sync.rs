@@ -13,7 +13,7 @@ use chrono::Utc;
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
-use super::record_run;
+use super::send_alerts_and_record_run;
 use crate::alert::{Alert, AlertBatch, AlertKind, FactName, Severity, deadline_before};
 use crate::config::{AlertingConfig, Alerts, ConfigError, Lookup, SyncConfig, load_secrets};
 use crate::jobs::sync::{
@@ -115,15 +115,12 @@ impl SyncFunction {
         let report = sync_event(event.payload, &self.source, &self.sink, &self.settings).await;
 
         let alerts = alerts_for(&report, &request_id, self.source.bucket());
-        let alerts_raised = alerts.len();
-        self.alerts.dispatch(alerts, deadline).await;
-        let metrics = job_metrics(&report);
-        record_run(
+        send_alerts_and_record_run(
             &self.alerts,
+            alerts,
             FUNCTION_NAME,
             &request_id,
-            &metrics,
-            alerts_raised,
+            &job_metrics(&report),
             deadline,
         )
         .await;
