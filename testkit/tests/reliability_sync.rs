@@ -244,7 +244,7 @@ async fn part_crc64_mismatch_resends_part() {
     let harness = Harness::start("rel-sync-part-crc").await;
     let key = "mysql/export-1/shop/shop.crc/1/part-00000-part-crc.gz.parquet";
     let (body, etag) = harness.put(key, 3 * MIB + 17, 8).await;
-    // OSS reports each part's CRC-64 in `x-oss-hash-crc64ecma`; a value other than the one the
+    // OSS reports each part's CRC-64 in `x-oss-hash-crc64ecma`. A value other than the one the
     // sender computed means the part arrived damaged.
     harness.oss_proxy.add_rule(Rule::new(
         Match::method("PUT").path_contains("partNumber=2").nth(1),

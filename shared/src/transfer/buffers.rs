@@ -1,7 +1,7 @@
 //! Part buffers that are filled, sent and then filled again.
 //!
-//! A multipart copy holds at most `concurrency + 1` parts at a time, yet it sends thousands of
-//! parts over a large object. Allocating and freeing a new part-sized block for each one lets
+//! A multipart copy keeps at most `concurrency + 1` parts in memory at a time, yet it sends
+//! thousands of parts over a large object. Allocating and freeing a new part-sized block for each one lets
 //! glibc raise its mmap threshold to the part size and serve later parts from its arenas, where
 //! freed blocks fragment and the resident size grows with the object. Reusing the same few
 //! blocks keeps the resident size flat and spares the kernel from zeroing fresh pages per part.
@@ -32,9 +32,9 @@ impl PartBuffers {
         })
     }
 
-    /// Takes back a part's bytes once its upload has finished. The block is reused only when
-    /// nothing else still holds it, such as a store that keeps the bytes; otherwise it is left
-    /// to be freed when its last holder drops it.
+    /// Takes back a part's bytes once its upload has finished. The block is reused only when no
+    /// other reference to it remains, such as a store that keeps the bytes. Otherwise the last
+    /// reference frees it when dropped.
     pub(super) fn recycle(&mut self, part: Bytes) {
         if let Ok(mut buffer) = part.try_into_mut()
             && buffer.capacity() >= self.capacity
@@ -44,7 +44,7 @@ impl PartBuffers {
         }
     }
 
-    /// How many buffers this copy allocated in all.
+    /// Returns the number of buffers this copy allocated.
     pub(super) fn allocated(&self) -> usize {
         self.allocated
     }

@@ -340,8 +340,8 @@ impl<'a> Transfer<'a> {
 
     /// Uploads one part and returns it with its bytes, for the buffer to be filled again.
     ///
-    /// A store that reports the part's CRC-64 (OSS) must report `part_crc64`; a different value means
-    /// the part arrived damaged, and it is sent again like any transient failure.
+    /// A store that reports the part's CRC-64 (OSS does) must report `part_crc64`. A different
+    /// value means the part arrived damaged, so it is sent again like any transient failure.
     async fn upload_part(
         &self,
         upload_id: &str,

@@ -171,7 +171,7 @@ pub(crate) fn concatenate(parts: &[(PathBuf, u64, u64)], target: &Path) -> std::
         let copied = std::io::copy(&mut input, &mut output)?;
         if copied != *size {
             return Err(std::io::Error::other(format!(
-                "part file {} holds {copied} bytes, not {size}",
+                "part file {} contains {copied} bytes, expected {size}",
                 path.display()
             )));
         }
