@@ -99,27 +99,62 @@ fn outcome(result: &Value, index: usize) -> &str {
 }
 
 #[tokio::test]
-async fn get_reset_mid_part_fails_cleanly_and_the_retry_copies() {
+async fn get_reset_mid_part_is_read_again() {
     let harness = Harness::start("rel-sync-get-reset").await;
     let key = "mysql/export-1/shop/shop.orders/1/part-00000-reset.gz.parquet";
     let (body, etag) = harness.put(key, 3 * MIB + 99, 1).await;
+    // Each part is one ranged GET of 1 MiB; the first one is cut halfway.
     harness.s3_proxy.add_rule(Rule::new(
         Match::method("GET")
             .path_contains("part-00000-reset")
             .nth(1),
-        Action::ResetAfterResponseBytes(1_500_000),
+        Action::ResetAfterResponseBytes(500_000),
+    ));
+
+    let result = harness
+        .function()
+        .await
+        .handle(invocation(harness.event(key, body.len(), &etag), 60))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome(&result, 0), "copied", "{result}");
+    assert_eq!(result["records"][0]["parts"], 4);
+    let gets = harness
+        .s3_proxy
+        .requests()
+        .iter()
+        .filter(|request| {
+            request.method == "GET" && request.path_and_query.contains("part-00000-reset")
+        })
+        .count();
+    assert_eq!(gets, 5, "four ranges and one read again");
+    assert_oss_identical(&harness.clouds, &target(key), &body);
+    assert_no_open_uploads(&harness.clouds).await;
+    assert_alerts(&harness.clouds.wecom, &[]);
+}
+
+#[tokio::test]
+async fn get_reset_every_time_fails_cleanly_and_the_retry_copies() {
+    let harness = Harness::start("rel-sync-get-resets").await;
+    let key = "mysql/export-1/shop/shop.orders/1/part-00000-resets.gz.parquet";
+    let (body, etag) = harness.put(key, 3 * MIB + 99, 1).await;
+    harness.s3_proxy.add_rule(Rule::new(
+        Match::method("GET").path_contains("part-00000-resets"),
+        Action::ResetAfterResponseBytes(500_000),
     ));
     let function = harness.function().await;
 
     let first = function
         .handle(invocation(harness.event(key, body.len(), &etag), 60))
         .await;
+    harness.s3_proxy.clear_rules();
     let retried = function
         .handle(invocation(harness.event(key, body.len(), &etag), 60))
         .await
         .unwrap();
 
-    let error = first.expect_err("a reset source stream must fail the invocation for a retry");
+    let error = first.expect_err("a source that is always cut must fail the invocation");
     assert!(error.to_string().contains(key), "{error}");
     assert_eq!(outcome(&retried, 0), "copied", "{retried}");
     assert_oss_identical(&harness.clouds, &target(key), &body);

@@ -16,6 +16,14 @@ use bench::usage::own_usage;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Logs go to stderr only when asked for, such as `RUST_LOG=backup_bridge=debug` to see how
+    // many part buffers a copy allocated.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let argument = std::env::args()
         .nth(1)
         .context("missing argument: pass one JSON CopyRequest")?;
@@ -36,6 +44,7 @@ async fn run(request: &CopyRequest) -> anyhow::Result<CopyResult> {
         settings.concurrency = concurrency;
     }
 
+    let ranged = !matches!(request.job, CopyJob::UrlToS3 { .. });
     let (source, source_key, sink, sink_key): (
         Box<dyn ObjectSource>,
         &str,
@@ -86,13 +95,26 @@ async fn run(request: &CopyRequest) -> anyhow::Result<CopyResult> {
     };
 
     let started = Instant::now();
-    let (info, body) = source.get(source_key, None).await?;
     let options = PutOptions::default();
-    let mut transfer = Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings);
-    if let Some(crc64) = info.crc64 {
-        transfer = transfer.expect_crc64(crc64);
-    }
-    let report = match transfer.run(body).await? {
+    // S3 sources are read as the sync function reads them, one ranged GET per part; the
+    // download URL as the pull function reads it, in one stream.
+    let outcome = if ranged {
+        let info = source
+            .head(source_key)
+            .await?
+            .with_context(|| format!("no source object {source_key}"))?;
+        Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings)
+            .run_ranged(source.as_ref(), source_key, info.etag.as_deref())
+            .await?
+    } else {
+        let (info, body) = source.get(source_key, None).await?;
+        let mut transfer = Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings);
+        if let Some(crc64) = info.crc64 {
+            transfer = transfer.expect_crc64(crc64);
+        }
+        transfer.run(body).await?
+    };
+    let report = match outcome {
         TransferOutcome::Finished(report) => report,
         TransferOutcome::Paused(state) => bail!(
             "copy paused at {} bytes without a deadline",

@@ -230,11 +230,9 @@ pub async fn sync_record(
         );
     }
 
-    let (info, body) = match source.get(&record.key, None).await {
-        Ok(opened) => opened,
-        Err(error) if error.kind == ErrorKind::NotFound => return Ok(SyncOutcome::SourceMissing),
-        Err(error) => return Err(source_error(error)),
-    };
+    // Each part is read with its own ranged GET, and every range must come from the version
+    // this HEAD saw.
+    let info = source_info;
     let source_crc64 = known_crc64(&info);
     let mut metadata = BTreeMap::new();
     if let Some(etag) = &info.etag {
@@ -254,7 +252,10 @@ pub async fn sync_record(
         transfer = transfer.expect_crc64(crc64);
     }
 
-    match transfer.run(body).await {
+    match transfer
+        .run_ranged(source, &record.key, info.etag.as_deref())
+        .await
+    {
         Ok(TransferOutcome::Finished(report)) => Ok(SyncOutcome::Copied {
             bytes: report.bytes,
             parts: report.parts,

@@ -15,8 +15,52 @@ use super::{
 use crate::checksum::crc64;
 use crate::retry::retry;
 use crate::storage::{
-    ByteStream, ErrorKind, ObjectSink, PutOptions, StorageError, UploadedPart, WriteOutcome,
+    ByteRange, ByteStream, ErrorKind, ObjectInfo, ObjectSink, ObjectSource, PutOptions,
+    StorageError, UploadedPart, WriteOutcome,
 };
+
+/// Where a copy reads its bytes.
+enum Body<'b> {
+    /// One stream from the first byte still to copy to the end.
+    Stream(ByteStream),
+    /// A source that serves byte ranges, read with one ranged GET per part.
+    Ranged(RangedSource<'b>),
+}
+
+/// A source object read by ranges, and the version every range must come from.
+#[derive(Clone, Copy)]
+struct RangedSource<'b> {
+    source: &'b dyn ObjectSource,
+    key: &'b str,
+    etag: Option<&'b str>,
+}
+
+impl RangedSource<'_> {
+    /// Fails when a reply comes from another version of the object than the copy started
+    /// with, because joining ranges of two versions would store bytes that never existed.
+    fn check_version(&self, info: &ObjectInfo, size: u64) -> Result<(), StorageError> {
+        let changed = |detail: String| {
+            StorageError::new(
+                ErrorKind::Permanent,
+                "GetObject",
+                self.source.location(self.key),
+                format!("the object changed during the copy: {detail}; copy it again"),
+            )
+        };
+        if info.size != size {
+            return Err(changed(format!(
+                "it had {size} bytes and now has {}",
+                info.size
+            )));
+        }
+        match (self.etag, info.etag.as_deref()) {
+            (Some(expected), Some(found)) if expected != found => Err(changed(format!(
+                "its ETag was {expected} and is now {found}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
 
 /// One copy into one key, configured before it runs.
 pub struct Transfer<'a> {
@@ -86,6 +130,28 @@ impl<'a> Transfer<'a> {
     /// the values compared and the upload id. An object completed with a checksum that does not
     /// match is deleted.
     pub async fn run(self, body: ByteStream) -> Result<TransferOutcome, TransferError> {
+        self.run_body(Body::Stream(body)).await
+    }
+
+    /// Runs the copy like [`Transfer::run`], but reads each part with its own ranged GET of
+    /// `key` in `source`, so up to `concurrency` parts are read and written at once. One TCP
+    /// stream often carries less than several, which matters most between clouds. Every range
+    /// must come from the object of the expected size and, when given, `etag`; a range that
+    /// fails or ends short is read again. A resumed copy reads from `bytes_done` on.
+    ///
+    /// # Errors
+    /// As [`Transfer::run`], and a source error when the object changed during the copy.
+    pub async fn run_ranged(
+        self,
+        source: &dyn ObjectSource,
+        key: &str,
+        etag: Option<&str>,
+    ) -> Result<TransferOutcome, TransferError> {
+        self.run_body(Body::Ranged(RangedSource { source, key, etag }))
+            .await
+    }
+
+    async fn run_body(self, body: Body<'_>) -> Result<TransferOutcome, TransferError> {
         let started = Instant::now();
         let state = match self.resume.clone() {
             Some(state) => {
@@ -100,6 +166,10 @@ impl<'a> Transfer<'a> {
                             source,
                         })?;
                 if self.size <= part_size {
+                    let body = match body {
+                        Body::Stream(stream) => stream,
+                        Body::Ranged(ranged) => self.open_whole(ranged).await?,
+                    };
                     return self
                         .put_whole(body, started)
                         .await
@@ -155,6 +225,21 @@ impl<'a> Transfer<'a> {
         })
     }
 
+    /// Opens the whole object of a ranged source, for a copy that fits in one put.
+    async fn open_whole(&self, ranged: RangedSource<'_>) -> Result<ByteStream, TransferError> {
+        let opened = retry(
+            &self.settings.retry,
+            StorageError::is_retryable,
+            |_| async {
+                let (info, stream) = ranged.source.get(ranged.key, None).await?;
+                ranged.check_version(&info, self.size)?;
+                Ok(stream)
+            },
+        )
+        .await;
+        opened.map_err(|source| self.source_error(None, source))
+    }
+
     async fn start_multipart(&self, part_size: u64) -> Result<TransferState, TransferError> {
         let upload_id = retry(&self.settings.retry, StorageError::is_retryable, |_| {
             self.sink.create_multipart(self.key, self.options)
@@ -183,10 +268,13 @@ impl<'a> Transfer<'a> {
     async fn upload_and_complete(
         &self,
         state: TransferState,
-        body: ByteStream,
+        body: Body<'_>,
         started: Instant,
     ) -> Result<TransferOutcome, TransferError> {
-        let (state, paused) = self.upload_parts(state, body).await?;
+        let (state, paused) = match body {
+            Body::Stream(stream) => self.upload_parts(state, stream).await?,
+            Body::Ranged(ranged) => self.upload_ranged_parts(state, ranged).await?,
+        };
         if paused {
             tracing::info!(
                 key = self.key,
@@ -336,6 +424,156 @@ impl<'a> Transfer<'a> {
         state.next_part = next_part;
         state.crc64 = crc.value();
         Ok((state, paused))
+    }
+
+    /// Reads and uploads the parts of a ranged source, at most `concurrency` at a time, each
+    /// into its own part buffer. Parts launch in order, and a pause waits for every launched
+    /// part, so the parts done always form one run from the first.
+    async fn upload_ranged_parts(
+        &self,
+        mut state: TransferState,
+        ranged: RangedSource<'_>,
+    ) -> Result<(TransferState, bool), TransferError> {
+        let concurrency = self.settings.concurrency.max(1);
+        let upload_id = state.upload_id.clone();
+        let mut buffers = PartBuffers::new(state.part_size as usize);
+        // Parts finish in any order; their CRC-64 values join the running one in part order.
+        let mut finished: BTreeMap<u32, (UploadedPart, u64)> = BTreeMap::new();
+        let mut in_flight = FuturesUnordered::new();
+        let mut next_part = state.next_part;
+        let mut offset = state.bytes_done;
+        let mut paused = false;
+        let mut progress = Progress::new(self.settings.progress_interval, state.bytes_done);
+
+        loop {
+            while !paused && in_flight.len() < concurrency && offset < state.size {
+                if self
+                    .deadline
+                    .is_some_and(|deadline| tokio::time::Instant::now() >= deadline)
+                {
+                    paused = true;
+                    break;
+                }
+                let length = state.part_size.min(state.size - offset);
+                let range = ByteRange {
+                    first: offset,
+                    last: offset + length - 1,
+                };
+                in_flight.push(self.copy_range(
+                    ranged,
+                    &upload_id,
+                    next_part,
+                    range,
+                    buffers.take(),
+                ));
+                offset += length;
+                next_part += 1;
+            }
+            let Some(result) = in_flight.next().await else {
+                break;
+            };
+            let (part, part_crc64, body) = result?;
+            buffers.recycle(body);
+            progress.record_part(part.size);
+            finished.insert(part.part_number, (part, part_crc64));
+            progress.log_if_due(self.key, &upload_id);
+        }
+
+        tracing::debug!(
+            key = self.key,
+            upload_id,
+            part_buffers = buffers.allocated(),
+            "part buffers allocated by this copy"
+        );
+        let mut crc = ResumableCrc64::resume(state.crc64);
+        for (part, part_crc64) in finished.values() {
+            crc.append(*part_crc64, part.size);
+        }
+        state
+            .parts
+            .extend(finished.values().map(|(part, _)| PartRecord::from(part)));
+        state.bytes_done = offset;
+        state.next_part = next_part;
+        state.crc64 = crc.value();
+        Ok((state, paused))
+    }
+
+    /// Reads `range` into `buffer` and uploads it as part `part_number`. A read that fails
+    /// transiently or ends short is retried from the range's first byte.
+    async fn copy_range(
+        &self,
+        ranged: RangedSource<'_>,
+        upload_id: &str,
+        part_number: u32,
+        range: ByteRange,
+        mut buffer: BytesMut,
+    ) -> Result<(UploadedPart, u64, Bytes), TransferError> {
+        let policy = &self.settings.retry;
+        let mut attempt = 1;
+        while let Err(error) = self.read_range(ranged, range, &mut buffer).await {
+            if attempt >= policy.max_attempts || !error.is_retryable() {
+                return Err(self.source_error(Some(upload_id), error));
+            }
+            let delay = policy.delay(attempt);
+            tracing::warn!(
+                key = self.key,
+                part_number,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                %error,
+                "reading the part again after a transient failure"
+            );
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+        let body = buffer.freeze();
+        let part_crc64 = crc64(&body);
+        let (part, body) = self
+            .upload_part(upload_id, part_number, body, part_crc64)
+            .await?;
+        Ok((part, part_crc64, body))
+    }
+
+    /// Fills `buffer` with exactly the bytes of `range`.
+    async fn read_range(
+        &self,
+        ranged: RangedSource<'_>,
+        range: ByteRange,
+        buffer: &mut BytesMut,
+    ) -> Result<(), StorageError> {
+        buffer.clear();
+        let expected = (range.last - range.first + 1) as usize;
+        let (info, mut stream) = ranged.source.get(ranged.key, Some(range)).await?;
+        ranged.check_version(&info, self.size)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if buffer.len() + chunk.len() > expected {
+                return Err(StorageError::new(
+                    ErrorKind::Permanent,
+                    "GetObject",
+                    ranged.source.location(ranged.key),
+                    format!(
+                        "bytes {}-{} returned more than {expected} bytes; the source ignores Range",
+                        range.first, range.last
+                    ),
+                ));
+            }
+            buffer.extend_from_slice(&chunk);
+        }
+        if buffer.len() != expected {
+            return Err(StorageError::new(
+                ErrorKind::Transient,
+                "GetObject",
+                ranged.source.location(ranged.key),
+                format!(
+                    "bytes {}-{} ended after {} of {expected} bytes",
+                    range.first,
+                    range.last,
+                    buffer.len()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Uploads one part and returns it with its bytes, for the buffer to be filled again.

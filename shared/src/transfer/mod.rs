@@ -1,9 +1,11 @@
-//! The streaming copy engine: copies a source stream of known size into an [`ObjectSink`] with
-//! bounded memory, verifying the byte count and the CRC-64/XZ of every byte.
+//! The streaming copy engine: copies a source of known size into an [`ObjectSink`] with bounded
+//! memory, verifying the byte count and the CRC-64/XZ of every byte. The source is one stream
+//! ([`Transfer::run`]) or a store read with one ranged GET per part ([`Transfer::run_ranged`]).
 //!
 //! Objects up to one part go in a single put; larger ones go in a multipart upload with at most
-//! `concurrency` parts in flight, so memory stays near (concurrency + 1) × part size. A copy can
-//! stop at a part boundary and resume later from a saved [`TransferState`].
+//! `concurrency` parts in flight, so memory stays near (concurrency + 1) × part size from a
+//! stream and concurrency × part size from ranges. A copy can stop at a part boundary and resume
+//! later from a saved [`TransferState`].
 
 mod buffers;
 mod crc;

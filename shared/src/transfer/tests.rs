@@ -7,7 +7,7 @@ use futures::StreamExt;
 use super::*;
 use crate::checksum::crc64;
 use crate::storage::memory::{Fault, FaultAction, MemoryStore, Operation};
-use crate::storage::{ErrorKind, ObjectSink, StorageError};
+use crate::storage::{ErrorKind, ObjectSink, ObjectSource, StorageError};
 
 const PART: u64 = 1024;
 const KEY: &str = "iotdb-backup/mysql/db/table/part-00000.gz.parquet";
@@ -510,4 +510,172 @@ async fn resume_rejects_state_with_missing_part() {
         matches!(&error, TransferError::ResumeMismatch { upload_id: id, .. } if *id == upload_id)
     );
     assert!(sink.calls_of(Operation::UploadPart).is_empty());
+}
+
+const SOURCE_KEY: &str = "mysql/export/db/table/part-00000.gz.parquet";
+
+/// A memory store that holds `data` at [`SOURCE_KEY`].
+fn source_with(data: &Bytes) -> MemoryStore {
+    let source = MemoryStore::new("source");
+    source.insert_object(SOURCE_KEY, data.clone(), std::collections::BTreeMap::new());
+    source
+}
+
+async fn run_ranged_copy(
+    source: &dyn ObjectSource,
+    sink: &MemoryStore,
+    size: usize,
+    concurrency: usize,
+    etag: Option<&str>,
+) -> Result<TransferReport, TransferError> {
+    let options = PutOptions::default();
+    let settings = settings(concurrency);
+    match Transfer::new(sink, KEY, size as u64, &options, &settings)
+        .run_ranged(source, SOURCE_KEY, etag)
+        .await?
+    {
+        TransferOutcome::Finished(report) => Ok(report),
+        TransferOutcome::Paused(_) => panic!("a copy without a deadline paused"),
+    }
+}
+
+#[tokio::test]
+async fn ranged_copy_reads_one_range_per_part() {
+    let sink = store().with_part_yields(|part| 100 - part * 10);
+    let data = sample(8 * PART as usize + 100);
+    let source = source_with(&data);
+
+    let report = run_ranged_copy(&source, &sink, data.len(), 4, None)
+        .await
+        .expect("copy succeeds");
+
+    assert_eq!(sink.object(KEY), Some(data.clone()));
+    assert_eq!(report.crc64, crc64(&data));
+    assert_eq!(report.parts, 9);
+    assert_eq!(source.calls_of(Operation::GetObject).len(), 9);
+    assert_eq!(sink.max_parts_in_flight(), 4);
+}
+
+#[tokio::test]
+async fn ranged_copy_rereads_a_cut_range() {
+    let sink = store();
+    let data = sample(4 * PART as usize);
+    let source = source_with(&data);
+    source.inject(Fault::new(Operation::GetObject, FaultAction::CutBodyAfter(100)).times(1));
+
+    let report = run_ranged_copy(&source, &sink, data.len(), 2, None)
+        .await
+        .expect("copy succeeds");
+
+    assert_eq!(sink.object(KEY), Some(data.clone()));
+    assert_eq!(report.crc64, crc64(&data));
+    assert_eq!(source.calls_of(Operation::GetObject).len(), 5);
+    assert_eq!(sink.calls_of(Operation::UploadPart).len(), 4);
+}
+
+#[tokio::test]
+async fn ranged_copy_of_changed_source_fails() {
+    let sink = store();
+    let data = sample(3 * PART as usize);
+    let source = source_with(&data);
+
+    let error = run_ranged_copy(&source, &sink, data.len(), 2, Some("etag-of-older-version"))
+        .await
+        .expect_err("copy fails");
+
+    assert!(matches!(
+        &error,
+        TransferError::Source {
+            upload_id: Some(_),
+            ..
+        }
+    ));
+    assert!(
+        error.to_string().contains("etag-of-older-version"),
+        "{error}"
+    );
+    assert!(!error.is_retryable());
+    assert_eq!(sink.object(KEY), None);
+    assert!(sink.pending_upload_ids().is_empty());
+    assert!(sink.calls_of(Operation::UploadPart).is_empty());
+}
+
+#[tokio::test]
+async fn ranged_copy_of_small_object_puts_once() {
+    let sink = store();
+    let data = sample(PART as usize / 2);
+    let source = source_with(&data);
+
+    let report = run_ranged_copy(&source, &sink, data.len(), 4, None)
+        .await
+        .expect("copy succeeds");
+
+    assert_eq!(sink.object(KEY), Some(data.clone()));
+    assert_eq!(report.parts, 1);
+    assert_eq!(source.calls_of(Operation::GetObject).len(), 1);
+    assert_eq!(sink.calls_of(Operation::PutObject).len(), 1);
+    assert!(sink.calls_of(Operation::CreateMultipartUpload).is_empty());
+}
+
+/// Reads a memory store and lets one second pass on the paused clock per GetObject.
+struct OneSecondPerGet(MemoryStore);
+
+#[async_trait::async_trait]
+impl ObjectSource for OneSecondPerGet {
+    fn location(&self, key: &str) -> String {
+        ObjectSource::location(&self.0, key)
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<crate::storage::ObjectInfo>, StorageError> {
+        ObjectSource::head(&self.0, key).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<crate::storage::ByteRange>,
+    ) -> Result<(crate::storage::ObjectInfo, ByteStream), StorageError> {
+        tokio::time::advance(Duration::from_secs(1)).await;
+        self.0.get(key, range).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn paused_ranged_copy_resumes_to_identical_object() {
+    let sink = store();
+    let data = sample(10 * PART as usize + 77);
+    let source = OneSecondPerGet(source_with(&data));
+    let options = PutOptions::default();
+    let settings = settings(2);
+    let size = data.len() as u64;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let first = Transfer::new(&sink, KEY, size, &options, &settings)
+        .pause_at(deadline)
+        .run_ranged(&source, SOURCE_KEY, None)
+        .await
+        .expect("first run succeeds");
+    let TransferOutcome::Paused(saved) = first else {
+        panic!("the first run did not pause");
+    };
+    assert!(saved.bytes_done > 0 && saved.bytes_done < size);
+    assert_eq!(saved.bytes_done, u64::from(saved.next_part - 1) * PART);
+    assert_eq!(saved.parts.len() as u32, saved.next_part - 1);
+    assert_eq!(saved.crc64, crc64(&data[..saved.bytes_done as usize]));
+
+    let json = serde_json::to_string(&saved).expect("state serializes");
+    let second = Transfer::new(&sink, KEY, size, &options, &settings)
+        .resume_from(serde_json::from_str(&json).expect("state deserializes"))
+        .run_ranged(&source, SOURCE_KEY, None)
+        .await
+        .expect("second run succeeds");
+    let TransferOutcome::Finished(report) = second else {
+        panic!("the second run paused without a deadline");
+    };
+
+    assert_eq!(sink.object(KEY), Some(data.clone()));
+    assert_eq!(report.crc64, crc64(&data));
+    assert_eq!(report.parts, 11);
+    assert_eq!(sink.calls_of(Operation::CreateMultipartUpload).len(), 1);
+    assert_eq!(sink.calls_of(Operation::ListParts).len(), 1);
 }
