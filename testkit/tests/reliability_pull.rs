@@ -115,7 +115,7 @@ async fn xml_error_on_resumed_range_request_is_retried_not_stored() {
     let file = harness.backup.file_name.clone();
     harness.download_proxy.add_rule(Rule::new(
         Match::method("GET").path_contains(&file).nth(1),
-        Action::ResetAfterResponseBytes(6 * MIB),
+        Action::ResetAfterResponseBytes(3 * MIB),
     ));
     harness.download_proxy.add_rule(Rule::new(
         Match::method("GET")
@@ -157,7 +157,7 @@ async fn access_denied_on_resumed_range_request_fails_cleanly() {
     let file = harness.backup.file_name.clone();
     harness.download_proxy.add_rule(Rule::new(
         Match::method("GET").path_contains(&file).nth(1),
-        Action::ResetAfterResponseBytes(6 * MIB),
+        Action::ResetAfterResponseBytes(3 * MIB),
     ));
     harness.download_proxy.add_rule(Rule::new(
         Match::method("GET").path_contains(&file).header("Range"),
@@ -204,7 +204,9 @@ async fn truncated_download_body_resumes_with_range() {
         .unwrap();
 
     assert_eq!(outcome(&result), "pulled", "{result}");
-    assert!(harness.downloads().len() >= 2, "{:?}", harness.downloads());
+    // The cut first request, its reopening for the rest of part 1, and one range each for
+    // parts 2 and 3.
+    assert_eq!(harness.downloads().len(), 4, "{:?}", harness.downloads());
     assert_s3_identical(
         &harness.clouds.bucket,
         &harness.backup.expected_key,
@@ -213,6 +215,83 @@ async fn truncated_download_body_resumes_with_range() {
     .await;
     assert_no_open_uploads(&harness.clouds).await;
     assert_alerts(&harness.clouds.wecom, &[]);
+}
+
+#[tokio::test]
+async fn expired_link_on_a_range_is_replaced() {
+    let harness = Harness::start("rel-pull-expired-range", 11 * MIB + 7, 26).await;
+    harness.download_proxy.add_rule(Rule::new(
+        Match::method("GET")
+            .path_contains(&harness.backup.file_name)
+            .header("Range")
+            .nth(1),
+        Action::expired_link(),
+    ));
+    let continuations = Arc::new(RecordedContinuations::default());
+    let function = harness.function(harness.env(), continuations.clone()).await;
+    let lookups_before = harness.backup.rds.calls().len();
+
+    let result = function
+        .handle(invocation(harness.backup_event(), 600))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome(&result), "pulled", "{result}");
+    let statuses: Vec<Option<u16>> = harness.downloads().iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|status| **status == Some(403))
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.len(), 4, "{statuses:?}");
+    assert!(
+        harness.backup.rds.calls().len() > lookups_before + 1,
+        "the expired link was looked up again: {:?}",
+        harness.backup.rds.calls()
+    );
+    assert_s3_identical(
+        &harness.clouds.bucket,
+        &harness.backup.expected_key,
+        &harness.bytes,
+    )
+    .await;
+    assert_no_open_uploads(&harness.clouds).await;
+    assert_alerts(&harness.clouds.wecom, &[]);
+}
+
+#[tokio::test]
+async fn truncated_range_of_a_later_part_is_read_again() {
+    let harness = Harness::start("rel-pull-truncated-range", 11 * MIB + 3, 25).await;
+    harness.download_proxy.add_rule(Rule::new(
+        Match::method("GET")
+            .path_contains(&harness.backup.file_name)
+            .header("Range")
+            .nth(1),
+        Action::TruncateResponse { after: MIB },
+    ));
+    let continuations = Arc::new(RecordedContinuations::default());
+    let function = harness.function(harness.env(), continuations.clone()).await;
+
+    let result = function
+        .handle(invocation(harness.backup_event(), 600))
+        .await
+        .unwrap();
+
+    assert_eq!(outcome(&result), "pulled", "{result}");
+    // Part 1 from the first request, then parts 2 and 3 by ranges, one of them twice.
+    assert_eq!(harness.downloads().len(), 4, "{:?}", harness.downloads());
+    assert_s3_identical(
+        &harness.clouds.bucket,
+        &harness.backup.expected_key,
+        &harness.bytes,
+    )
+    .await;
+    assert_no_open_uploads(&harness.clouds).await;
+    assert_alerts(&harness.clouds.wecom, &[]);
+    assert!(continuations.take().is_empty());
 }
 
 #[tokio::test]

@@ -44,7 +44,6 @@ async fn run(request: &CopyRequest) -> anyhow::Result<CopyResult> {
         settings.concurrency = concurrency;
     }
 
-    let ranged = !matches!(request.job, CopyJob::UrlToS3 { .. });
     let (source, source_key, sink, sink_key): (
         Box<dyn ObjectSource>,
         &str,
@@ -96,24 +95,19 @@ async fn run(request: &CopyRequest) -> anyhow::Result<CopyResult> {
 
     let started = Instant::now();
     let options = PutOptions::default();
-    // S3 sources are read as the sync function reads them, one ranged GET per part; the
-    // download URL as the pull function reads it, in one stream.
-    let outcome = if ranged {
-        let info = source
-            .head(source_key)
-            .await?
-            .with_context(|| format!("no source object {source_key}"))?;
-        Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings)
-            .run_ranged(source.as_ref(), source_key, info.etag.as_deref())
-            .await?
-    } else {
-        let (info, body) = source.get(source_key, None).await?;
-        let mut transfer = Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings);
-        if let Some(crc64) = info.crc64 {
-            transfer = transfer.expect_crc64(crc64);
-        }
-        transfer.run(body).await?
-    };
+    // Every source is read by ranges, one GET per part, as the functions read them. The pull
+    // function takes its first part from its first plain GET; here that part is a range too.
+    let info = source
+        .head(source_key)
+        .await?
+        .with_context(|| format!("no source object {source_key}"))?;
+    let mut transfer = Transfer::new(sink.as_ref(), sink_key, info.size, &options, &settings);
+    if let Some(crc64) = info.crc64 {
+        transfer = transfer.expect_crc64(crc64);
+    }
+    let outcome = transfer
+        .run_ranged(source.as_ref(), source_key, info.etag.as_deref())
+        .await?;
     let report = match outcome {
         TransferOutcome::Finished(report) => report,
         TransferOutcome::Paused(state) => bail!(

@@ -212,8 +212,9 @@ impl BackupCopy<'_> {
             .await
     }
 
-    /// Uploads the next part, then lets the engine continue until the deadline. The first part
-    /// is uploaded whatever the deadline, so every run advances the copy.
+    /// Uploads the next part from the opened download, then lets the engine read the rest by
+    /// ranges until the deadline, one ranged GET per part and `concurrency` at once. The first
+    /// part is uploaded whatever the deadline, so every run advances the copy.
     async fn run_multipart(
         &self,
         mut state: TransferState,
@@ -225,18 +226,27 @@ impl BackupCopy<'_> {
     ) -> Result<PullOutcome, PullError> {
         let sink = self.ports.sink.as_ref();
         let transfer = &self.settings.transfer;
-        let body = match self.upload_next_part(&mut state, opened.body).await {
-            Ok(body) => body,
+        match self.upload_next_part(&mut state, opened.body).await {
+            // The rest of the first response is not read: the ranges below cover it.
+            Ok(rest) => drop(rest),
             Err(error) => {
                 let _ = sink.abort_multipart(&self.key, &state.upload_id).await;
                 return Err(self.transfer_error(error));
             }
-        };
+        }
+        let ranged = download::RangedDownload::new(
+            self.ports.download.clone(),
+            self.link(),
+            opened.url,
+            state.size,
+            crc64,
+            transfer.retry,
+        );
         let outcome = Transfer::new(sink, &self.key, state.size, options, transfer)
             .resume_from(state)
             .pause_at(deadline)
             .expect_crc64(crc64)
-            .run(body)
+            .run_ranged(&ranged, &self.key, None)
             .await
             .map_err(|source| self.transfer_error(source))?;
         self.finish(outcome, crc64, api_checksum_matches).await

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use super::catalog::{BackupCatalog, window_around};
 use crate::retry::RetryPolicy;
 use crate::storage::http::{is_expired_url, presigned_expiry, redact};
-use crate::storage::{ByteRange, ByteStream, ErrorKind, ObjectSource, StorageError};
+use crate::storage::{ByteRange, ByteStream, ErrorKind, ObjectInfo, ObjectSource, StorageError};
 use crate::validate::backup::DownloadNetwork;
 
 /// Where a backup's download URL comes from, and how to get a fresh one.
@@ -89,6 +89,25 @@ pub(super) struct OpenedDownload {
     pub crc64: Option<u64>,
     /// The body from the requested offset to the end, reopened as needed.
     pub body: ByteStream,
+    /// The URL the body reads now, replaced when it expires; ranged reads share it.
+    pub url: SharedUrl,
+}
+
+/// The current download URL of one backup, shared by everything that reads it, so that one
+/// refresh serves them all.
+pub(super) type SharedUrl = Arc<std::sync::Mutex<String>>;
+
+fn set_url(shared: &SharedUrl, url: &str) {
+    *shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = url.to_string();
+}
+
+fn get_url(shared: &SharedUrl) -> String {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// What a download must report: nothing for a fresh pull, and the size and CRC-64 of the first
@@ -112,10 +131,12 @@ pub(super) async fn open(
     expected: Expected,
     retry: RetryPolicy,
 ) -> Result<OpenedDownload, StorageError> {
+    let shared_url = Arc::new(std::sync::Mutex::new(url.clone()));
     let mut reader = Reader {
         source,
         link,
         url,
+        shared_url: shared_url.clone(),
         offset,
         size: expected.size,
         crc64: expected.crc64,
@@ -137,6 +158,7 @@ pub(super) async fn open(
         size,
         crc64,
         body: Box::pin(body),
+        url: shared_url,
     })
 }
 
@@ -144,6 +166,8 @@ struct Reader {
     source: Arc<dyn ObjectSource>,
     link: BackupLink,
     url: String,
+    /// Receives `url` whenever it is replaced.
+    shared_url: SharedUrl,
     /// The next byte to deliver.
     offset: u64,
     size: Option<u64>,
@@ -225,6 +249,7 @@ impl Reader {
         loop {
             if self.link.expires_soon(&self.url) {
                 self.url = self.link.fresh_url().await?;
+                set_url(&self.shared_url, &self.url);
             }
             let range = match (self.offset, self.size) {
                 (0, _) => None,
@@ -253,6 +278,7 @@ impl Reader {
                     tracing::warn!(url = %redact(&self.url), "download url expired; fetching a fresh one");
                     self.backoff(error).await?;
                     self.url = self.link.fresh_url().await?;
+                    set_url(&self.shared_url, &self.url);
                 }
                 Err(error) if error.is_retryable() => self.backoff(error).await?,
                 Err(error) => return Err(error),
@@ -288,5 +314,118 @@ impl Reader {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// A backup download read by ranges, for the engine's ranged copy ([`Transfer::run_ranged`]).
+/// The key of every call is ignored, since the URL is the object. Every reply must report the
+/// size and CRC-64 that the copy started with, and an expired URL is replaced from
+/// `DescribeBackups` and the range asked for again.
+///
+/// [`Transfer::run_ranged`]: crate::transfer::Transfer::run_ranged
+pub(super) struct RangedDownload {
+    source: Arc<dyn ObjectSource>,
+    link: BackupLink,
+    url: SharedUrl,
+    size: u64,
+    crc64: u64,
+    retry: RetryPolicy,
+}
+
+impl RangedDownload {
+    pub(super) fn new(
+        source: Arc<dyn ObjectSource>,
+        link: BackupLink,
+        url: SharedUrl,
+        size: u64,
+        crc64: u64,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            source,
+            link,
+            url,
+            size,
+            crc64,
+            retry,
+        }
+    }
+
+    fn current_url(&self) -> String {
+        get_url(&self.url)
+    }
+
+    /// Replaces `stale`, unless a parallel read has replaced it already.
+    async fn refresh_url(&self, stale: &str) -> Result<String, StorageError> {
+        let current = self.current_url();
+        if current != stale {
+            return Ok(current);
+        }
+        let url = self.link.fresh_url().await?;
+        set_url(&self.url, &url);
+        Ok(url)
+    }
+
+    fn check_same_object(&self, url: &str, info: &ObjectInfo) -> Result<(), StorageError> {
+        let changed = |message: String| {
+            StorageError::new(ErrorKind::Permanent, "GetObject", redact(url), message)
+        };
+        if info.size != self.size {
+            return Err(changed(format!(
+                "object size changed from {} to {} bytes between requests",
+                self.size, info.size
+            )));
+        }
+        match info.crc64 {
+            Some(reported) if reported != self.crc64 => Err(changed(format!(
+                "object CRC-64 changed from {} to {reported} between requests",
+                self.crc64
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectSource for RangedDownload {
+    fn location(&self, _key: &str) -> String {
+        redact(&self.current_url())
+    }
+
+    /// Returns what the first response reported; a presigned GET URL cannot be used for HEAD.
+    async fn head(&self, _key: &str) -> Result<Option<ObjectInfo>, StorageError> {
+        Ok(Some(ObjectInfo {
+            size: self.size,
+            etag: None,
+            crc64: Some(self.crc64),
+            metadata: std::collections::BTreeMap::new(),
+        }))
+    }
+
+    async fn get(
+        &self,
+        _key: &str,
+        range: Option<ByteRange>,
+    ) -> Result<(ObjectInfo, ByteStream), StorageError> {
+        let mut url = self.current_url();
+        if self.link.expires_soon(&url) {
+            url = self.refresh_url(&url).await?;
+        }
+        let mut attempt = 1;
+        loop {
+            match self.source.get(&url, range).await {
+                Ok((info, body)) => {
+                    self.check_same_object(&url, &info)?;
+                    return Ok((info, body));
+                }
+                Err(error) if is_expired_url(&error) && attempt < self.retry.max_attempts => {
+                    tracing::warn!(url = %redact(&url), "download url expired; fetching a fresh one");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                    url = self.refresh_url(&url).await?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
     }
 }

@@ -321,6 +321,34 @@ async fn rejects_download_whose_size_differs_from_backup_size() {
     assert_eq!(setup.sink.object_count(), 0);
 }
 
+fn range(first: u64, last: u64) -> Option<ByteRange> {
+    Some(ByteRange { first, last })
+}
+
+#[tokio::test]
+async fn reads_parts_after_the_first_by_ranges() {
+    let bytes = data(10_000);
+    let setup = Setup::new(&bytes, vec![backup("4001", 10_000)]);
+
+    let outcome = only_result(setup.run(direct("4001"), later()).await).unwrap();
+
+    assert!(matches!(outcome, PullOutcome::Pulled { .. }), "{outcome:?}");
+    assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
+    let mut ranges: Vec<Option<ByteRange>> = setup
+        .downloads
+        .gets()
+        .into_iter()
+        .map(|(_, range)| range)
+        .collect();
+    assert_eq!(
+        ranges.remove(0),
+        None,
+        "the first request reads from byte 0"
+    );
+    ranges.sort_by_key(|range| range.map(|range| range.first));
+    assert_eq!(ranges, vec![range(4000, 7999), range(8000, 9999)]);
+}
+
 #[tokio::test]
 async fn reopens_cut_download_with_a_range() {
     let bytes = data(10_000);
@@ -328,21 +356,41 @@ async fn reopens_cut_download_with_a_range() {
     setup
         .downloads
         .store
-        .inject(Fault::new(Operation::GetObject, FaultAction::CutBodyAfter(6000)).times(1));
+        .inject(Fault::new(Operation::GetObject, FaultAction::CutBodyAfter(2000)).times(1));
 
     let outcome = only_result(setup.run(direct("4001"), later()).await).unwrap();
 
     assert!(matches!(outcome, PullOutcome::Pulled { .. }), "{outcome:?}");
     assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
     let gets = setup.downloads.gets();
-    assert_eq!(gets.len(), 2, "{gets:?}");
-    assert_eq!(
-        gets[1].1,
-        Some(ByteRange {
-            first: 6000,
-            last: 9999
-        })
-    );
+    assert_eq!(gets.len(), 4, "{gets:?}");
+    assert_eq!(gets[1].1, range(2000, 9999));
+}
+
+#[tokio::test]
+async fn reads_a_cut_range_again() {
+    let bytes = data(10_000);
+    let setup = Setup::new(&bytes, vec![backup("4001", 10_000)]);
+    // Faults apply in the order injected. The first request is cut only after part 1, which
+    // is all that is read from it; then the first ranged read of parts 2 and 3 is cut.
+    setup
+        .downloads
+        .store
+        .inject(Fault::new(Operation::GetObject, FaultAction::CutBodyAfter(10_000)).times(1));
+    setup
+        .downloads
+        .store
+        .inject(Fault::new(Operation::GetObject, FaultAction::CutBodyAfter(1000)).times(2));
+
+    let outcome = only_result(setup.run(direct("4001"), later()).await).unwrap();
+
+    assert!(matches!(outcome, PullOutcome::Pulled { .. }), "{outcome:?}");
+    assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
+    let gets = setup.downloads.gets();
+    assert_eq!(gets.len(), 5, "{gets:?}");
+    let second_part_reads = gets.iter().filter(|(_, r)| *r == range(4000, 7999)).count();
+    let third_part_reads = gets.iter().filter(|(_, r)| *r == range(8000, 9999)).count();
+    assert_eq!((second_part_reads, third_part_reads), (2, 2), "{gets:?}");
 }
 
 #[tokio::test]
@@ -363,18 +411,9 @@ async fn refreshes_url_that_expires_mid_download() {
     assert_eq!(setup.sink.object(KEY).unwrap().as_ref(), bytes.as_slice());
     let gets = setup.downloads.gets();
     let urls: Vec<&str> = gets.iter().map(|(url, _)| url.as_str()).collect();
-    assert_eq!(
-        urls,
-        vec![URL, URL, FRESH_URL],
-        "the second request met the expired URL"
-    );
-    assert_eq!(
-        gets[2].1,
-        Some(ByteRange {
-            first: 3000,
-            last: 9999
-        })
-    );
+    // The second request met the expired URL; the ranged reads start from the fresh one.
+    assert_eq!(urls, vec![URL, URL, FRESH_URL, FRESH_URL, FRESH_URL]);
+    assert_eq!(gets[2].1, range(3000, 9999));
     assert_eq!(*setup.catalog.lookups.lock().unwrap(), 1);
 }
 
@@ -395,7 +434,7 @@ async fn expired_link_is_replaced_before_the_first_request() {
         .into_iter()
         .map(|(url, _)| url)
         .collect();
-    assert_eq!(urls, vec![FRESH_URL.to_string()]);
+    assert_eq!(urls, vec![FRESH_URL.to_string(), FRESH_URL.to_string()]);
     assert_eq!(*setup.catalog.lookups.lock().unwrap(), 1);
 }
 
