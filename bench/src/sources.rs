@@ -39,7 +39,7 @@ pub async fn create(s3: &S3Server, oss: &OssServer, size: u64) -> anyhow::Result
 
 /// Has `s3s-fs` record the ETag of an object that was written straight to its folder, by copying
 /// the object onto itself. Without a recorded ETag, `s3s-fs` computes the MD5 of the whole file
-/// before it answers each HEAD and GET, at about 3 s per GiB on this machine. That charged every
+/// before it replies to each HEAD and GET, at about 3 s per GiB on this machine. That charged every
 /// request against the object, so a client that sends one GET per part paid for it once per
 /// part. Real S3 stores the ETag when the object is written.
 async fn store_etag(s3: &S3Server, key: &str) -> anyhow::Result<()> {

@@ -263,7 +263,7 @@ async fn expired_link_on_a_range_is_replaced() {
 }
 
 #[tokio::test]
-async fn truncated_range_of_a_later_part_is_read_again() {
+async fn truncated_range_is_read_again() {
     let harness = Harness::start("rel-pull-truncated-range", 11 * MIB + 3, 25).await;
     harness.download_proxy.add_rule(Rule::new(
         Match::method("GET")

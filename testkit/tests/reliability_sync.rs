@@ -103,7 +103,7 @@ async fn get_reset_mid_part_is_read_again() {
     let harness = Harness::start("rel-sync-get-reset").await;
     let key = "mysql/export-1/shop/shop.orders/1/part-00000-reset.gz.parquet";
     let (body, etag) = harness.put(key, 3 * MIB + 99, 1).await;
-    // Each part is one ranged GET of 1 MiB; the first one is cut halfway.
+    // Each part is one ranged GET of 1 MiB, and the first one is cut halfway.
     harness.s3_proxy.add_rule(Rule::new(
         Match::method("GET")
             .path_contains("part-00000-reset")
@@ -135,7 +135,7 @@ async fn get_reset_mid_part_is_read_again() {
 }
 
 #[tokio::test]
-async fn get_reset_every_time_fails_cleanly_and_the_retry_copies() {
+async fn get_reset_every_time_fails_cleanly() {
     let harness = Harness::start("rel-sync-get-resets").await;
     let key = "mysql/export-1/shop/shop.orders/1/part-00000-resets.gz.parquet";
     let (body, etag) = harness.put(key, 3 * MIB + 99, 1).await;

@@ -96,7 +96,7 @@ async fn run(request: &CopyRequest) -> anyhow::Result<CopyResult> {
     let started = Instant::now();
     let options = PutOptions::default();
     // Every source is read by ranges, one GET per part, as the functions read them. The pull
-    // function takes its first part from its first plain GET; here that part is a range too.
+    // function takes its first part from its first plain GET, but here that part is a range too.
     let info = source
         .head(source_key)
         .await?

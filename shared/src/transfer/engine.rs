@@ -19,7 +19,7 @@ use crate::storage::{
     StorageError, UploadedPart, WriteOutcome,
 };
 
-/// Where a copy reads its bytes.
+/// The source of a copy's bytes.
 enum Body<'b> {
     /// One stream from the first byte still to copy to the end.
     Stream(ByteStream),

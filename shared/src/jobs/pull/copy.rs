@@ -227,7 +227,7 @@ impl BackupCopy<'_> {
         let sink = self.ports.sink.as_ref();
         let transfer = &self.settings.transfer;
         match self.upload_next_part(&mut state, opened.body).await {
-            // The rest of the first response is not read: the ranges below cover it.
+            // The rest of the first response is not read, because the ranges below cover it.
             Ok(rest) => drop(rest),
             Err(error) => {
                 let _ = sink.abort_multipart(&self.key, &state.upload_id).await;

@@ -89,7 +89,7 @@ pub(super) struct OpenedDownload {
     pub crc64: Option<u64>,
     /// The body from the requested offset to the end, reopened as needed.
     pub body: ByteStream,
-    /// The URL the body reads now, replaced when it expires; ranged reads share it.
+    /// The URL that the body reads now, replaced when it expires and shared with ranged reads.
     pub url: SharedUrl,
 }
 

@@ -371,8 +371,8 @@ async fn reopens_cut_download_with_a_range() {
 async fn reads_a_cut_range_again() {
     let bytes = data(10_000);
     let setup = Setup::new(&bytes, vec![backup("4001", 10_000)]);
-    // Faults apply in the order injected. The first request is cut only after part 1, which
-    // is all that is read from it; then the first ranged read of parts 2 and 3 is cut.
+    // Faults apply in the order injected. The first request is cut only after part 1, which is
+    // all that is read from it. Then the first ranged read of parts 2 and 3 is cut.
     setup
         .downloads
         .store
