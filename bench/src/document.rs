@@ -146,7 +146,12 @@ impl Report {
             out,
             "- Servers: `s3s-fs` 0.14.1 for S3; the fake OSS from `testkit` (in the harness process) for \
              OSS and for the download URL, a presigned V1 URL on 127.0.0.1 served with `Range` support. \
-             Job 1 reads it with `backup_bridge::storage::http::HttpSource`.\n"
+             Job 1 reads it with `backup_bridge::storage::http::HttpSource`. Ours reads every source \
+             with one ranged GET per part, {} at once, as the functions do. `rclone copyto` reads \
+             by ranges too (its multi-thread copy), while `rclone copyurl` and curl read one stream. \
+             The source objects are written to disk and then copied onto themselves in `s3s-fs`, so \
+             it stores their ETag as S3 does.\n",
+            self.concurrency
         );
 
         let _ = writeln!(out, "## Copies\n");
