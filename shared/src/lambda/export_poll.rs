@@ -260,3 +260,78 @@ pub fn report_json(trigger: &ExportPollTrigger, report: &ExportPollReport) -> Va
         "errors": report.errors,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::export_poll::{ReconcileCounts, Transition};
+
+    fn transition(task_id: &str, kind: TransitionKind) -> Transition {
+        Transition {
+            task_id: task_id.to_string(),
+            snapshot_arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{task_id}"),
+            status: "FAILED".to_string(),
+            kind,
+            failure_cause: None,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn metrics_count_failed_exports_copies_and_errors() {
+        let report = ExportPollReport {
+            tasks_seen: 9,
+            transitions: vec![
+                transition("completed", TransitionKind::Completed),
+                transition("failed", TransitionKind::Failed),
+                transition("canceled", TransitionKind::Canceled),
+                transition(
+                    "stuck",
+                    TransitionKind::Stuck {
+                        running_for: chrono::TimeDelta::hours(7),
+                    },
+                ),
+            ],
+            reconciled: vec![
+                (
+                    "partly-copied".to_string(),
+                    ReconcileCounts {
+                        listed: 10,
+                        copied: 8,
+                        failed: 2,
+                        ..ReconcileCounts::default()
+                    },
+                ),
+                (
+                    "all-copied".to_string(),
+                    ReconcileCounts {
+                        listed: 4,
+                        copied: 4,
+                        ..ReconcileCounts::default()
+                    },
+                ),
+            ],
+            errors: vec!["failed to write the marker of task-x".to_string()],
+        };
+
+        let metrics = job_metrics(&report);
+
+        // 3 failed, canceled or stuck exports, 2 failed copies and 1 marker error.
+        assert_eq!(metrics.failures, 6);
+        assert_eq!(metrics.succeeded, 3);
+    }
+
+    #[test]
+    fn metrics_never_count_below_zero_successes() {
+        let report = ExportPollReport {
+            tasks_seen: 1,
+            errors: vec!["first".to_string(), "second".to_string()],
+            ..ExportPollReport::default()
+        };
+
+        let metrics = job_metrics(&report);
+
+        assert_eq!(metrics.failures, 2);
+        assert_eq!(metrics.succeeded, 0);
+    }
+}

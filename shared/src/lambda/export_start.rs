@@ -254,3 +254,53 @@ pub fn report_json(trigger: &ExportStartTrigger, report: &ExportStartReport) -> 
         .collect();
     json!({ "trigger": trigger_name(trigger), "sources": sources })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::export_start::SourceReport;
+
+    fn entry(outcome: ExportOutcome) -> SourceReport {
+        SourceReport {
+            source: None,
+            outcome,
+        }
+    }
+
+    #[test]
+    fn metrics_count_not_found_as_failure() {
+        let report = ExportStartReport {
+            sources: vec![
+                entry(ExportOutcome::Started {
+                    snapshot_id: "snap-a".to_string(),
+                    task_id: "task-a".to_string(),
+                }),
+                entry(ExportOutcome::AlreadyExists {
+                    snapshot_id: "snap-b".to_string(),
+                    task_id: "task-b".to_string(),
+                }),
+                entry(ExportOutcome::Deferred {
+                    snapshot_id: "snap-c".to_string(),
+                    task_id: "task-c".to_string(),
+                    active_exports: 5,
+                }),
+                entry(ExportOutcome::NotFound {
+                    snapshot_id: "snap-gone".to_string(),
+                }),
+                entry(ExportOutcome::Failed {
+                    snapshot_id: Some("snap-d".to_string()),
+                    task_id: None,
+                    code: Some("KMSKeyNotAccessibleFault".to_string()),
+                    request_id: None,
+                    message: "the KMS key is disabled".to_string(),
+                }),
+            ],
+        };
+
+        let metrics = job_metrics(&report);
+
+        assert_eq!(metrics.failures, 2);
+        assert_eq!(metrics.succeeded, 3);
+        assert_eq!(metrics.bytes_copied, 0);
+    }
+}
