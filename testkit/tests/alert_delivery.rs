@@ -3,6 +3,7 @@
 
 mod alert_common;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use backup_bridge::alert::{
     Alert, AlertBatch, AlertKind, AlertRules, FactName, Language, Mentions, Severity,
 };
 use testkit::fake_wecom::{ERRCODE_RATE_LIMITED, FakeWecom};
+use testkit::fault_proxy::{Action, FaultProxy, Match, Rule};
 use tokio::time::Instant;
 
 #[tokio::test]
@@ -248,6 +250,41 @@ async fn rate_limited_alert_fails_at_deadline() {
     let text = logs.text();
     assert!(text.contains("ERROR"), "{text}");
     assert!(text.contains("errcode=45009"), "{text}");
+}
+
+#[tokio::test]
+async fn rate_limit_outlasts_attempt_cut_at_deadline() {
+    let robot = FakeWecom::start(&[KEY]).await.unwrap();
+    let upstream: SocketAddr = robot
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(upstream).unwrap();
+    let (alerter, _metrics) = alerter(&proxy.url(), KEY, AlertRules::default(), Arc::default());
+    for i in 1..=20 {
+        alerter.dispatch(numbered(i), generous_deadline()).await;
+    }
+    // The first attempt of alert 21 meets the rate limit. The second is held past the deadline,
+    // so the deadline cuts it and its transport error must not hide the rate limit.
+    proxy.add_rule(Rule::new(
+        Match::method("POST").nth(2),
+        Action::Delay(Duration::from_secs(5)),
+    ));
+
+    let report = alerter
+        .dispatch(numbered(21), Instant::now() + Duration::from_secs(1))
+        .await;
+
+    assert_eq!(report.failed, 1);
+    assert_eq!(
+        report.failures[0].error.errcode(),
+        Some(ERRCODE_RATE_LIMITED),
+        "{}",
+        report.failures[0].error
+    );
+    assert!(proxy.requests().len() >= 22, "{:?}", proxy.requests());
+    assert_eq!(robot.messages().len(), 20);
 }
 
 #[tokio::test]

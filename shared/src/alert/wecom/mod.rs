@@ -203,20 +203,26 @@ impl WeComClient {
     ) -> Result<(), DeliveryError> {
         let body = message.to_json();
         let mut attempt = 0u32;
+        let mut rate_limited = false;
         loop {
             let now = Instant::now();
             if now >= deadline {
-                return Err(DeliveryError::DeadlinePassed {
-                    host: self.host.clone(),
-                });
+                return Err(self.deadline_error(rate_limited, attempt));
             }
             attempt += 1;
             let timeout = (deadline - now).min(ATTEMPT_TIMEOUT);
             let error = match self.attempt(&body, timeout, attempt).await {
                 Attempt::Delivered => return Ok(()),
                 Attempt::GiveUp(error) => return Err(error),
+                // A timeout caused by the deadline would hide the rate limit that came before it.
+                Attempt::Retry(DeliveryError::Transport { .. })
+                    if rate_limited && Instant::now() >= deadline =>
+                {
+                    return Err(self.deadline_error(rate_limited, attempt));
+                }
                 Attempt::Retry(error) => error,
             };
+            rate_limited |= matches!(error, DeliveryError::RateLimited { .. });
             let delay = self.retry.delay(attempt);
             if attempt >= self.retry.max_attempts || Instant::now() + delay >= deadline {
                 return Err(error);
@@ -230,6 +236,21 @@ impl WeComClient {
                 "wecom robot send failed; retrying"
             );
             tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Builds the error of a send that ran out of time. It is `RateLimited` when an earlier
+    /// attempt met `45009`, and `DeadlinePassed` otherwise.
+    fn deadline_error(&self, rate_limited: bool, attempts: u32) -> DeliveryError {
+        if rate_limited {
+            DeliveryError::RateLimited {
+                host: self.host.clone(),
+                attempts,
+            }
+        } else {
+            DeliveryError::DeadlinePassed {
+                host: self.host.clone(),
+            }
         }
     }
 
