@@ -45,8 +45,19 @@ impl PartBuffers {
     }
 
     /// Returns the number of buffers this copy allocated.
-    pub(super) fn allocated(&self) -> usize {
+    #[cfg(test)]
+    fn allocated(&self) -> usize {
         self.allocated
+    }
+
+    /// Logs at debug level how many buffers the copy of `key` allocated.
+    pub(super) fn log_allocated(&self, key: &str, upload_id: &str) {
+        tracing::debug!(
+            key,
+            upload_id,
+            part_buffers = self.allocated,
+            "part buffers allocated by this copy"
+        );
     }
 }
 

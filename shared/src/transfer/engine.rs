@@ -413,12 +413,7 @@ impl<'a> Transfer<'a> {
             progress.log_if_due(self.key, &upload_id);
         }
 
-        tracing::debug!(
-            key = self.key,
-            upload_id,
-            part_buffers = buffers.allocated(),
-            "part buffers allocated by this copy"
-        );
+        buffers.log_allocated(self.key, &upload_id);
         state.parts.extend(completed.values().map(PartRecord::from));
         state.bytes_done += bytes_launched;
         state.next_part = next_part;
@@ -437,7 +432,7 @@ impl<'a> Transfer<'a> {
         let concurrency = self.settings.concurrency.max(1);
         let upload_id = state.upload_id.clone();
         let mut buffers = PartBuffers::new(state.part_size as usize);
-        // Parts finish in any order; their CRC-64 values join the running one in part order.
+        // Parts finish in any order, so their CRC-64 values join the running one in part order.
         let mut finished: BTreeMap<u32, (UploadedPart, u64)> = BTreeMap::new();
         let mut in_flight = FuturesUnordered::new();
         let mut next_part = state.next_part;
@@ -479,12 +474,7 @@ impl<'a> Transfer<'a> {
             progress.log_if_due(self.key, &upload_id);
         }
 
-        tracing::debug!(
-            key = self.key,
-            upload_id,
-            part_buffers = buffers.allocated(),
-            "part buffers allocated by this copy"
-        );
+        buffers.log_allocated(self.key, &upload_id);
         let mut crc = ResumableCrc64::resume(state.crc64);
         for (part, part_crc64) in finished.values() {
             crc.append(*part_crc64, part.size);

@@ -514,7 +514,7 @@ async fn resume_rejects_state_with_missing_part() {
 
 const SOURCE_KEY: &str = "mysql/export/db/table/part-00000.gz.parquet";
 
-/// A memory store that holds `data` at [`SOURCE_KEY`].
+/// Returns a memory store with `data` stored at [`SOURCE_KEY`].
 fn source_with(data: &Bytes) -> MemoryStore {
     let source = MemoryStore::new("source");
     source.insert_object(SOURCE_KEY, data.clone(), std::collections::BTreeMap::new());
@@ -658,7 +658,8 @@ async fn paused_ranged_copy_resumes_to_identical_object() {
     let TransferOutcome::Paused(saved) = first else {
         panic!("the first run did not pause");
     };
-    assert!(saved.bytes_done > 0 && saved.bytes_done < size);
+    assert!(saved.bytes_done > 0);
+    assert!(saved.bytes_done < size);
     assert_eq!(saved.bytes_done, u64::from(saved.next_part - 1) * PART);
     assert_eq!(saved.parts.len() as u32, saved.next_part - 1);
     assert_eq!(saved.crc64, crc64(&data[..saved.bytes_done as usize]));

@@ -392,7 +392,8 @@ impl ObjectSource for RangedDownload {
         redact(&self.current_url())
     }
 
-    /// Returns what the first response reported; a presigned GET URL cannot be used for HEAD.
+    /// Returns what the first response reported, because a presigned GET URL cannot be used
+    /// for HEAD.
     async fn head(&self, _key: &str) -> Result<Option<ObjectInfo>, StorageError> {
         Ok(Some(ObjectInfo {
             size: self.size,
