@@ -85,6 +85,21 @@ impl Report {
                 figure.peer_cpu_s_per_gib
             );
         }
+        for figure in &self.figures {
+            if let Some(completion) = figure.completion {
+                let _ = writeln!(
+                    out,
+                    "{} {}: s3s-fs completion {:.2} s ours, {:.2} s peer; without it {:.1} vs {:.1} MB/s, ratio {:.2}",
+                    figure.job.title(),
+                    size_label(figure.size),
+                    completion.ours_seconds,
+                    completion.peer_seconds,
+                    completion.ours_mib_s,
+                    completion.peer_mib_s,
+                    completion.ratio()
+                );
+            }
+        }
         for verdict in self.verdicts() {
             let mark = if verdict.passed { "PASS" } else { "MISS" };
             let _ = writeln!(out, "{mark} {}: {}", verdict.target, verdict.measured);
@@ -186,6 +201,7 @@ impl Report {
              that no copy out of that server can beat. Ours also writes into the fake OSS, which runs in \
              the harness and shares the same cores.\n"
         );
+        self.write_completion(&mut out);
 
         let _ = writeln!(out, "## Cold start\n");
         let _ = writeln!(
@@ -229,6 +245,52 @@ impl Report {
         out.push('\n');
         out.push_str(&scale::section(&self.figures));
         out
+    }
+
+    /// Writes the section on the completion step of `s3s-fs`, when a job into S3 ran.
+    fn write_completion(&self, out: &mut String) {
+        let with_step: Vec<_> = self
+            .figures
+            .iter()
+            .filter_map(|figure| figure.completion.map(|completion| (figure, completion)))
+            .collect();
+        if with_step.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "## The server's completion step
+"
+        );
+        let _ = writeln!(
+            out,
+            "`s3s-fs` 0.14.1 completes a multipart upload by reading every part file again, hashing it \
+             with MD5 and writing the whole object, while the client waits for its reply. The harness \
+             reads the time of that step from the server's own debug log, the same way for both sides: \
+             from the last part written to the ETag of the whole object. The last three columns take \
+             each run's step out of its time. Real S3 does not rewrite the object when it completes an \
+             upload.\n"
+        );
+        let _ = writeln!(
+            out,
+            "| Job | Peer | Size | Ours step s | Peer step s | Ours MiB/s without it | Peer MiB/s without it | Ratio without it |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        for (figure, completion) in with_step {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {:.2} | {:.1} | {:.1} | {:.2} |",
+                figure.job.title(),
+                figure.job.peer(),
+                size_label(figure.size),
+                completion.ours_seconds,
+                completion.peer_seconds,
+                completion.ours_mib_s,
+                completion.peer_mib_s,
+                completion.ratio()
+            );
+        }
+        out.push('\n');
     }
 }
 

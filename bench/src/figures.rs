@@ -18,6 +18,49 @@ pub struct JobFigures {
     pub peer_rss_mib: f64,
     pub ours_cpu_s_per_gib: f64,
     pub peer_cpu_s_per_gib: f64,
+    /// For a job that writes into S3: the server's completion step and the throughput of each
+    /// side with that step taken out of its time.
+    pub completion: Option<CompletionFigures>,
+}
+
+/// Medians of the server's completion step, which both sides of a job into S3 wait for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompletionFigures {
+    pub ours_seconds: f64,
+    pub peer_seconds: f64,
+    /// Throughput over each run's time less its completion step, from the median of those times.
+    pub ours_mib_s: f64,
+    pub peer_mib_s: f64,
+}
+
+impl CompletionFigures {
+    /// Returns `None` unless every sample on both sides has its completion step.
+    fn from_samples(size: u64, ours: &[Sample], peer: &[Sample]) -> Option<Self> {
+        let steps = |samples: &[Sample]| -> Option<Vec<(f64, f64)>> {
+            samples
+                .iter()
+                .map(|s| s.completion_seconds.map(|step| (s.seconds, step)))
+                .collect()
+        };
+        let (ours, peer) = (steps(ours)?, steps(peer)?);
+        if ours.is_empty() || peer.is_empty() {
+            return None;
+        }
+        let without = |runs: &[(f64, f64)]| {
+            size as f64 / MIB / median(runs.iter().map(|(total, step)| total - step))
+        };
+        Some(Self {
+            ours_seconds: median(ours.iter().map(|(_, step)| *step)),
+            peer_seconds: median(peer.iter().map(|(_, step)| *step)),
+            ours_mib_s: without(&ours),
+            peer_mib_s: without(&peer),
+        })
+    }
+
+    /// Our throughput without the completion step divided by the peer's.
+    pub fn ratio(&self) -> f64 {
+        self.ours_mib_s / self.peer_mib_s
+    }
 }
 
 impl JobFigures {
@@ -44,6 +87,7 @@ impl JobFigures {
             peer_rss_mib: peak_rss(peer),
             ours_cpu_s_per_gib: cpu_per_gib(ours),
             peer_cpu_s_per_gib: cpu_per_gib(peer),
+            completion: CompletionFigures::from_samples(size, ours, peer),
         }
     }
 
@@ -103,6 +147,18 @@ pub fn copy_verdicts(figures: &[JobFigures]) -> Vec<Verdict> {
             measured: format!("{:.2}×", figure.ratio()),
             passed: figure.ratio() >= minimum,
         });
+        if let (Job::UrlToS3, Some(completion)) = (figure.job, figure.completion) {
+            verdicts.push(Verdict {
+                target: format!(
+                    "{} at {}: ≥ {minimum}× {}, with the server's completion step left out",
+                    figure.job.title(),
+                    size_label(figure.size),
+                    figure.job.peer()
+                ),
+                measured: format!("{:.2}×", completion.ratio()),
+                passed: completion.ratio() >= minimum,
+            });
+        }
     }
     for figure in figures.iter().filter(|figure| figure.job == Job::UrlToS3) {
         verdicts.push(Verdict {
@@ -195,6 +251,7 @@ mod tests {
 
     fn sample(seconds: f64, cpu_seconds: f64, max_rss_kib: u64) -> Sample {
         Sample {
+            completion_seconds: None,
             seconds,
             usage: Usage {
                 user_cpu_seconds: cpu_seconds,
@@ -240,6 +297,60 @@ mod tests {
         assert_eq!(figures.ratio(), 2.0);
         assert_eq!(figures.ours_rss_mib, 60.0);
         assert_eq!(figures.ours_cpu_s_per_gib, 2.0);
+    }
+
+    #[test]
+    fn completion_step_is_taken_out_per_run() {
+        let size = 1 << 30;
+        let with_step = |seconds: f64, step: f64| Sample {
+            completion_seconds: Some(step),
+            ..sample(seconds, 1.0, 1024)
+        };
+        // Ours moves the bytes in 2, 3 and 4 s, the peer in 6 s each time, and the server's
+        // step of about 10 s hides most of that difference.
+        let ours = [
+            with_step(12.0, 10.0),
+            with_step(14.0, 11.0),
+            with_step(13.5, 9.5),
+        ];
+        let peer = [
+            with_step(16.0, 10.0),
+            with_step(16.5, 10.5),
+            with_step(16.2, 10.2),
+        ];
+        let figures = JobFigures::from_samples(Job::UrlToS3, size, &ours, &peer);
+        let completion = figures.completion.expect("every sample has its step");
+        assert_eq!(completion.ours_seconds, 10.0);
+        assert_eq!(completion.peer_seconds, 10.2);
+        assert_eq!(completion.ours_mib_s, 1024.0 / 3.0);
+        assert!((completion.peer_mib_s - 1024.0 / 6.0).abs() < 1e-9);
+        assert!((completion.ratio() - 2.0).abs() < 1e-9);
+        assert!(figures.ratio() < 1.25, "whole runs: {}", figures.ratio());
+
+        let verdicts = copy_verdicts(&[figures]);
+        let whole = &verdicts[0];
+        let without_step = &verdicts[1];
+        assert!(!whole.passed, "{whole:?}");
+        assert!(without_step.target.contains("completion step left out"));
+        assert!(without_step.passed, "{without_step:?}");
+    }
+
+    #[test]
+    fn completion_needs_every_sample() {
+        let ours = [
+            Sample {
+                completion_seconds: Some(1.0),
+                ..sample(2.0, 1.0, 1024)
+            },
+            sample(2.0, 1.0, 1024),
+        ];
+        let peer = [Sample {
+            completion_seconds: Some(1.0),
+            ..sample(3.0, 1.0, 1024)
+        }];
+        let figures = JobFigures::from_samples(Job::UrlToS3, 1 << 30, &ours, &peer);
+        assert_eq!(figures.completion, None);
+        assert_eq!(copy_verdicts(&[figures]).len(), 3, "no completion verdict");
     }
 
     #[test]

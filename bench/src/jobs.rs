@@ -24,6 +24,11 @@ pub enum Job {
 }
 
 impl Job {
+    /// Whether the job writes into `s3s-fs`, whose completion step the harness times.
+    pub fn writes_s3(self) -> bool {
+        matches!(self, Job::UrlToS3 | Job::S3ToS3)
+    }
+
     pub const ALL: [Job; 3] = [Job::UrlToS3, Job::S3ToOss, Job::S3ToS3];
 
     pub fn title(self) -> &'static str {
@@ -49,6 +54,9 @@ pub struct Sample {
     /// Wall-clock seconds from spawning the process to reaping it.
     pub seconds: f64,
     pub usage: Usage,
+    /// For a copy into S3, the seconds `s3s-fs` took to complete the multipart upload, which
+    /// the client waits for (see `completion.rs`).
+    pub completion_seconds: Option<f64>,
 }
 
 /// A source object of the benchmark, stored in S3 and in the OSS download bucket.
@@ -117,7 +125,9 @@ impl Runner<'_> {
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
+        let log_start = self.s3.log_len()?;
         let (sample, stdout) = run_measured(command, "bench-copy").await?;
+        let completion_seconds = self.completion(job, log_start)?;
         let result: CopyResult = serde_json::from_str(stdout.trim())
             .with_context(|| format!("bench-copy printed no CopyResult: {stdout}"))?;
         ensure!(
@@ -138,6 +148,7 @@ impl Runner<'_> {
                 system_cpu_seconds: result.system_cpu_seconds,
                 max_rss_kib: result.max_rss_kib,
             },
+            completion_seconds,
         })
     }
 
@@ -198,7 +209,9 @@ impl Runner<'_> {
             }
         }
         command.stdin(Stdio::null()).stdout(Stdio::piped());
-        let (sample, stdout) = run_measured(command, job.peer()).await?;
+        let log_start = self.s3.log_len()?;
+        let (mut sample, stdout) = run_measured(command, job.peer()).await?;
+        sample.completion_seconds = self.completion(job, log_start)?;
 
         let copied = match job {
             Job::S3ToOss => stdout.trim().parse::<u64>().unwrap_or(0),
@@ -217,6 +230,15 @@ impl Runner<'_> {
             object.size
         );
         Ok(sample)
+    }
+
+    /// Returns the server's completion step of the run whose log starts at `log_start`, for a
+    /// job that writes into S3.
+    fn completion(&self, job: Job, log_start: u64) -> anyhow::Result<Option<f64>> {
+        if !job.writes_s3() {
+            return Ok(None);
+        }
+        self.s3.completion_since(log_start).map(Some)
     }
 
     fn add_rclone_remotes(&self, command: &mut Command) {
@@ -278,6 +300,7 @@ async fn run_measured(mut command: Command, name: &str) -> anyhow::Result<(Sampl
             Sample {
                 seconds: finished.elapsed.as_secs_f64(),
                 usage: finished.usage,
+                completion_seconds: None,
             },
             stdout,
         ))

@@ -14,6 +14,7 @@
 
 mod chart;
 mod cold_start;
+mod completion;
 mod document;
 mod figures;
 mod jobs;

@@ -33,6 +33,7 @@ pub struct S3Server {
     child: Child,
     port: u16,
     root: PathBuf,
+    log: PathBuf,
 }
 
 impl S3Server {
@@ -44,13 +45,14 @@ impl S3Server {
                 .with_context(|| format!("failed to create the bucket directory {bucket}"))?;
         }
         let port = testkit::free_port().context("failed to find a free port for s3s-fs")?;
-        let log = std::fs::File::create(root.with_extension("log"))
-            .context("failed to create the s3s-fs log file")?;
+        let log_path = root.with_extension("log");
+        let log =
+            std::fs::File::create(&log_path).context("failed to create the s3s-fs log file")?;
         let child = Command::new(binary)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
             .arg(root)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", crate::completion::LOG_FILTER)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -65,6 +67,7 @@ impl S3Server {
             child,
             port,
             root: root.to_path_buf(),
+            log: log_path,
         };
         server.wait_until_ready()?;
         Ok(server)
@@ -95,6 +98,27 @@ impl S3Server {
             access_key_id: S3_ACCESS_KEY.to_string(),
             secret_access_key: S3_SECRET_KEY.to_string(),
         }
+    }
+
+    /// Returns how many bytes the server's log holds, the point to read a run's events from.
+    pub fn log_len(&self) -> anyhow::Result<u64> {
+        Ok(std::fs::metadata(&self.log)
+            .with_context(|| format!("failed to read {}", self.log.display()))?
+            .len())
+    }
+
+    /// Returns the seconds the server spent completing the one multipart upload that its log
+    /// records after byte `offset`.
+    pub fn completion_since(&self, offset: u64) -> anyhow::Result<f64> {
+        use std::io::{Read as _, Seek as _};
+        let mut file = std::fs::File::open(&self.log)
+            .with_context(|| format!("failed to open {}", self.log.display()))?;
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .with_context(|| format!("failed to read {}", self.log.display()))?;
+        crate::completion::completion_seconds(&text)
+            .with_context(|| format!("in {}", self.log.display()))
     }
 
     /// Returns the file that contains `key` in `bucket`; `s3s-fs` stores each object as a file.

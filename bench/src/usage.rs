@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn own_peak_counts_touched_memory() {
-        let ballast = vec![1u8; 64 * 1024 * 1024];
+        // Opaque to the optimizer, which in a release build would otherwise drop the writes.
+        let ballast = std::hint::black_box(vec![1u8; 64 * 1024 * 1024]);
         let usage = own_usage().unwrap();
 
         assert!(usage.max_rss_kib >= 64 * 1024, "{} KiB", usage.max_rss_kib);
