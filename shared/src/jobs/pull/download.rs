@@ -270,7 +270,7 @@ impl Reader {
             };
             match self.source.get(&self.url, range).await {
                 Ok((info, body)) => {
-                    self.check_same_object(info.size, info.crc64)?;
+                    self.check_same_object(&info)?;
                     self.body = Some(body);
                     return Ok(());
                 }
@@ -286,35 +286,45 @@ impl Reader {
         }
     }
 
-    fn check_same_object(&mut self, size: u64, crc64: Option<u64>) -> Result<(), StorageError> {
-        let changed = |message: String| {
-            StorageError::new(
-                ErrorKind::Permanent,
-                "GetObject",
-                redact(&self.url),
-                message,
-            )
-        };
-        match self.size {
-            None => self.size = Some(size),
-            Some(known) if known != size => {
-                return Err(changed(format!(
-                    "object size changed from {known} to {size} bytes between requests"
-                )));
-            }
-            Some(_) => {}
-        }
-        match (self.crc64, crc64) {
-            (None, reported) => self.crc64 = reported,
-            (Some(known), Some(reported)) if known != reported => {
-                return Err(changed(format!(
-                    "object CRC-64 changed from {known} to {reported} between requests"
-                )));
-            }
-            _ => {}
+    /// Checks a reply against what earlier replies reported, and learns what they did not.
+    fn check_same_object(&mut self, info: &ObjectInfo) -> Result<(), StorageError> {
+        check_same_object(&self.url, self.size, self.crc64, info)?;
+        self.size.get_or_insert(info.size);
+        if self.crc64.is_none() {
+            self.crc64 = info.crc64;
         }
         Ok(())
     }
+}
+
+/// Fails with a permanent error when `info` reports a size or CRC-64 other than the expected
+/// one, which means the backup changed between requests. An expected value that is not known
+/// yet, or a CRC-64 that the reply leaves out, passes.
+fn check_same_object(
+    url: &str,
+    size: Option<u64>,
+    crc64: Option<u64>,
+    info: &ObjectInfo,
+) -> Result<(), StorageError> {
+    let changed = |message: String| {
+        StorageError::new(ErrorKind::Permanent, "GetObject", redact(url), message)
+    };
+    if let Some(known) = size
+        && known != info.size
+    {
+        return Err(changed(format!(
+            "object size changed from {known} to {} bytes between requests",
+            info.size
+        )));
+    }
+    if let (Some(known), Some(reported)) = (crc64, info.crc64)
+        && known != reported
+    {
+        return Err(changed(format!(
+            "object CRC-64 changed from {known} to {reported} between requests"
+        )));
+    }
+    Ok(())
 }
 
 /// A backup download read by ranges, for the engine's ranged copy ([`Transfer::run_ranged`]).
@@ -365,25 +375,6 @@ impl RangedDownload {
         set_url(&self.url, &url);
         Ok(url)
     }
-
-    fn check_same_object(&self, url: &str, info: &ObjectInfo) -> Result<(), StorageError> {
-        let changed = |message: String| {
-            StorageError::new(ErrorKind::Permanent, "GetObject", redact(url), message)
-        };
-        if info.size != self.size {
-            return Err(changed(format!(
-                "object size changed from {} to {} bytes between requests",
-                self.size, info.size
-            )));
-        }
-        match info.crc64 {
-            Some(reported) if reported != self.crc64 => Err(changed(format!(
-                "object CRC-64 changed from {} to {reported} between requests",
-                self.crc64
-            ))),
-            _ => Ok(()),
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -416,7 +407,7 @@ impl ObjectSource for RangedDownload {
         loop {
             match self.source.get(&url, range).await {
                 Ok((info, body)) => {
-                    self.check_same_object(&url, &info)?;
+                    check_same_object(&url, Some(self.size), Some(self.crc64), &info)?;
                     return Ok((info, body));
                 }
                 Err(error) if is_expired_url(&error) && attempt < self.retry.max_attempts => {
