@@ -325,3 +325,115 @@ async fn export_demo_syncs_one_export_and_fails_one() {
         );
     }
 }
+
+/// Lists the daily summary's run records of `rds-export-poll` in the export bucket, as
+/// `<succeeded>-<failed>-<bytes>-<alerts>-<request id>`.
+async fn run_records(clouds: &LocalClouds) -> Vec<String> {
+    let folder = "backup-bridge-state/summary/";
+    let listed = aws::s3_client()
+        .list_objects_v2()
+        .bucket(&clouds.bucket)
+        .prefix(folder)
+        .send()
+        .await
+        .unwrap();
+    let mut records: Vec<String> = listed
+        .contents()
+        .iter()
+        .filter_map(|object| object.key())
+        .filter_map(|key| {
+            key.split_once("/rds-export-poll/")
+                .map(|(_, record)| record.to_string())
+        })
+        .collect();
+    records.sort();
+    records
+}
+
+/// Returns the poll function's environment with the daily summary switched on.
+fn summary_env(
+    clouds: &LocalClouds,
+    rds: &FakeRdsExport,
+    robot: &FakeWecom,
+) -> Vec<(String, String)> {
+    let mut env = with_wecom(
+        clouds.export_poll_env(&rds.endpoint()),
+        &robot.base_url(),
+        WECOM_KEY,
+    );
+    env.push(("ALERT_RULES".into(), r#"{"daily_summary": true}"#.into()));
+    env
+}
+
+/// Polls `event` once per request id, in order.
+async fn poll_as(function: &ExportPollFunction, event: &Value, request_ids: &[&str]) {
+    for request_id in request_ids {
+        let mut invocation = invocation(event.clone());
+        invocation.context.request_id = (*request_id).into();
+        function.handle(invocation).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn synced_export_is_counted_once_for_the_summary() {
+    let clouds = LocalClouds::start("export-poll-summary-ok").await.unwrap();
+    let rds = FakeRdsExport::start().await.unwrap();
+    let robot = FakeWecom::start(&[WECOM_KEY]).await.unwrap();
+    let task_id = add_sample_task(&rds, ExportPlan::Completes { after: 1 });
+    let key = format!("mysql/{task_id}/shop/shop.orders/1/part-00000.gz.parquet");
+    clouds
+        .put_s3_object(&key, sample_bytes(4096, 7))
+        .await
+        .unwrap();
+    let function = function(&clouds, summary_env(&clouds, &rds, &robot)).await;
+
+    poll_as(
+        &function,
+        &sample_event("rds-export-poll-completed.json"),
+        &["poll-1", "poll-2"],
+    )
+    .await;
+
+    assert!(clouds.oss.object(OSS_BUCKET, &oss_key(&key)).is_some());
+    assert_eq!(
+        run_records(&clouds).await,
+        ["0-0-0-0-poll-2", "1-0-0-0-poll-1"]
+    );
+}
+
+#[tokio::test]
+async fn failed_export_is_counted_once_for_the_summary() {
+    let clouds = LocalClouds::start("export-poll-summary").await.unwrap();
+    let rds = FakeRdsExport::start().await.unwrap();
+    let robot = FakeWecom::start(&[WECOM_KEY]).await.unwrap();
+    let task_id = add_sample_task(
+        &rds,
+        ExportPlan::Fails {
+            after: 1,
+            cause: "S3 bucket policy denies the export role.".into(),
+        },
+    );
+    let function = function(&clouds, summary_env(&clouds, &rds, &robot)).await;
+
+    poll_as(
+        &function,
+        &sample_event("rds-export-poll-failed.json"),
+        &["poll-1", "poll-2"],
+    )
+    .await;
+
+    // The first poll reports the failure and raises its alert. The second sees the same
+    // task with its marker written, so it counts it neither as failed nor as succeeded.
+    assert_eq!(
+        run_records(&clouds).await,
+        ["0-0-0-0-poll-2", "0-1-0-1-poll-1"]
+    );
+    // The robot may also get yesterday's summary, which the first run after 09:00 Shanghai
+    // time sends.
+    let alerts: Vec<_> = robot
+        .messages()
+        .into_iter()
+        .filter(|message| message.content.contains(&task_id))
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+}

@@ -181,9 +181,11 @@ impl ExportPollFunction {
 }
 
 /// Counts failed, canceled and stuck exports, the objects whose reconciliation copy failed and
-/// the marker or reconciliation errors as failures, and the other tasks seen as successes, for
-/// the dashboard and the daily summary. Run it after [`export_poll::commit`], so a transition
-/// whose marker was not written is counted by the poll that writes it, not twice.
+/// the marker or reconciliation errors as failures, and the exports that this poll found fully
+/// in OSS as successes, for the dashboard and the daily summary. A task that the poll only looked
+/// at again, running or ended earlier, counts as neither, so a schedule that polls every few
+/// minutes does not count one export many times. Run it after [`export_poll::commit`], so a
+/// transition whose marker was not written is counted by the poll that writes it, not twice.
 // NOTE: the bytes copied by reconciliation are not counted, because `ReconcileCounts` holds
 // object counts only.
 pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
@@ -202,10 +204,14 @@ pub fn job_metrics(report: &ExportPollReport) -> JobMetrics {
         .iter()
         .map(|(_, counts)| counts.failed)
         .sum();
-    let failures = transitions + copies + report.errors.len() as u64;
+    let synced = report
+        .transitions
+        .iter()
+        .filter(|transition| matches!(transition.kind, TransitionKind::Synced { .. }))
+        .count() as u64;
     JobMetrics {
-        succeeded: (report.tasks_seen as u64).saturating_sub(failures),
-        ..JobMetrics::failed(failures)
+        succeeded: synced,
+        ..JobMetrics::failed(transitions + copies + report.errors.len() as u64)
     }
 }
 
@@ -291,6 +297,12 @@ mod tests {
                         running_for: chrono::TimeDelta::hours(7),
                     },
                 ),
+                transition(
+                    "all-copied",
+                    TransitionKind::Synced {
+                        counts: ReconcileCounts::default(),
+                    },
+                ),
             ],
             reconciled: vec![
                 (
@@ -316,22 +328,22 @@ mod tests {
 
         let metrics = job_metrics(&report);
 
-        // 3 failed, canceled or stuck exports, 2 failed copies and 1 marker error.
+        // 3 failed, canceled or stuck exports, 2 failed copies and 1 marker error. Only the
+        // synced export succeeded: the completed one is not in OSS in full yet.
         assert_eq!(metrics.failures, 6);
-        assert_eq!(metrics.succeeded, 3);
+        assert_eq!(metrics.succeeded, 1);
     }
 
     #[test]
-    fn metrics_never_count_below_zero_successes() {
+    fn tasks_seen_again_count_as_neither() {
         let report = ExportPollReport {
-            tasks_seen: 1,
-            errors: vec!["first".to_string(), "second".to_string()],
+            tasks_seen: 5,
             ..ExportPollReport::default()
         };
 
         let metrics = job_metrics(&report);
 
-        assert_eq!(metrics.failures, 2);
+        assert_eq!(metrics.failures, 0);
         assert_eq!(metrics.succeeded, 0);
     }
 }
