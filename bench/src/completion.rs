@@ -4,7 +4,7 @@
 //! with MD5 and writing the whole object. Every client that uploads to it waits for that, so the
 //! harness times the step from the server's own log, the same way for ours and the peer. The
 //! step runs from the event that records the last part written (`write file, path:`) to the
-//! event that records the whole object's ETag (`multipart etag`). That span also holds the
+//! event that records the whole object's ETag (`multipart etag`). That span also contains the
 //! client's CompleteMultipartUpload request on its way in, which on loopback is well under a
 //! millisecond.
 
@@ -20,8 +20,8 @@ const PART_JOINED: &str = "write file, from:";
 const ETAG_RECORDED: &str = "multipart etag";
 
 /// Returns the seconds from the last part written to the ETag of the completed object, for the
-/// one multipart upload whose events `log` holds. Fails when `log` holds no such upload, or
-/// more than one.
+/// one multipart upload whose events `log` contains. Fails when `log` contains no such upload,
+/// or more than one.
 pub fn completion_seconds(log: &str) -> anyhow::Result<f64> {
     let mut last_part: Option<DateTime<Utc>> = None;
     let mut started: Option<DateTime<Utc>> = None;
@@ -49,10 +49,10 @@ pub fn completion_seconds(log: &str) -> anyhow::Result<f64> {
     match spans.as_slice() {
         [seconds] => Ok(*seconds),
         [] => bail!(
-            "the s3s-fs log holds no completed multipart upload; it must run with RUST_LOG={LOG_FILTER}"
+            "no completed multipart upload found in the s3s-fs log; start s3s-fs with RUST_LOG={LOG_FILTER}"
         ),
         _ => bail!(
-            "the s3s-fs log holds {} completed multipart uploads where one was expected",
+            "found {} completed multipart uploads in the s3s-fs log, expected one",
             spans.len()
         ),
     }
@@ -131,7 +131,10 @@ mod tests {
     fn log_without_completion_is_an_error() {
         let log = event("10:00:00.0", "write file, path: /s3/.upload.1, size: 5");
         let error = completion_seconds(&log).unwrap_err().to_string();
-        assert!(error.contains("no completed multipart upload"), "{error}");
+        assert!(
+            error.contains("no completed multipart upload found"),
+            "{error}"
+        );
         assert!(error.contains(LOG_FILTER), "{error}");
     }
 
@@ -143,7 +146,10 @@ mod tests {
         ]
         .concat();
         let error = completion_seconds(&log).unwrap_err().to_string();
-        assert!(error.contains("2 completed multipart uploads"), "{error}");
+        assert!(
+            error.contains("found 2 completed multipart uploads"),
+            "{error}"
+        );
     }
 
     #[test]

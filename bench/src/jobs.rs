@@ -24,7 +24,7 @@ pub enum Job {
 }
 
 impl Job {
-    /// Whether the job writes into `s3s-fs`, whose completion step the harness times.
+    /// Returns whether the job writes into `s3s-fs`, whose completion step the harness times.
     pub fn writes_s3(self) -> bool {
         matches!(self, Job::UrlToS3 | Job::S3ToS3)
     }

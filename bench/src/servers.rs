@@ -100,7 +100,7 @@ impl S3Server {
         }
     }
 
-    /// Returns how many bytes the server's log holds, the point to read a run's events from.
+    /// Returns the size of the server's log in bytes, the point to read a run's events from.
     pub fn log_len(&self) -> anyhow::Result<u64> {
         Ok(std::fs::metadata(&self.log)
             .with_context(|| format!("failed to read {}", self.log.display()))?
