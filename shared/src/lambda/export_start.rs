@@ -178,24 +178,25 @@ impl ExportStartFunction {
     }
 }
 
-/// Counts the sources whose export RDS rejected or whose snapshot was not found as failures, and
-/// the others as successes, for the dashboard and the daily summary. Starting exports copies no
-/// bytes, so the byte counts stay zero.
+/// Counts what one run did, for the dashboard and the daily summary. A source fails when RDS
+/// rejected its export, its snapshot was not found or its newest snapshot fails a rule, and
+/// each of these is alerted. A source succeeds when its export started or exists already. A
+/// deferred export counts as neither, because the next run starts it. Starting exports copies
+/// no bytes, so the byte counts stay zero.
 pub fn job_metrics(report: &ExportStartReport) -> JobMetrics {
-    let failures = report
-        .sources
-        .iter()
-        .filter(|entry| {
-            matches!(
-                entry.outcome,
-                ExportOutcome::Failed { .. } | ExportOutcome::NotFound { .. }
-            )
-        })
-        .count();
-    JobMetrics {
-        succeeded: (report.sources.len() - failures) as u64,
-        ..JobMetrics::failed(failures as u64)
+    let mut metrics = JobMetrics::default();
+    for entry in &report.sources {
+        match entry.outcome {
+            ExportOutcome::Started { .. } | ExportOutcome::AlreadyExists { .. } => {
+                metrics.succeeded += 1;
+            }
+            ExportOutcome::Failed { .. }
+            | ExportOutcome::NotFound { .. }
+            | ExportOutcome::Skipped { .. } => metrics.failures += 1,
+            ExportOutcome::Deferred { .. } => {}
+        }
     }
+    metrics
 }
 
 fn trigger_name(trigger: &ExportStartTrigger) -> &'static str {
@@ -258,7 +259,9 @@ pub fn report_json(trigger: &ExportStartTrigger, report: &ExportStartReport) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::rds::Source;
     use crate::jobs::export_start::SourceReport;
+    use crate::validate::snapshot::SnapshotVerdict;
 
     fn entry(outcome: ExportOutcome) -> SourceReport {
         SourceReport {
@@ -268,7 +271,7 @@ mod tests {
     }
 
     #[test]
-    fn metrics_count_not_found_as_failure() {
+    fn metrics_count_alerted_sources_as_failures() {
         let report = ExportStartReport {
             sources: vec![
                 entry(ExportOutcome::Started {
@@ -287,6 +290,11 @@ mod tests {
                 entry(ExportOutcome::NotFound {
                     snapshot_id: "snap-gone".to_string(),
                 }),
+                entry(ExportOutcome::Skipped {
+                    verdict: SnapshotVerdict::NoSnapshot {
+                        source: Source::Instance("never-snapshotted".to_string()),
+                    },
+                }),
                 entry(ExportOutcome::Failed {
                     snapshot_id: Some("snap-d".to_string()),
                     task_id: None,
@@ -299,8 +307,9 @@ mod tests {
 
         let metrics = job_metrics(&report);
 
-        assert_eq!(metrics.failures, 2);
-        assert_eq!(metrics.succeeded, 3);
+        // Not found, no snapshot and rejected fail, and the deferred export counts as neither.
+        assert_eq!(metrics.failures, 3);
+        assert_eq!(metrics.succeeded, 2);
         assert_eq!(metrics.bytes_copied, 0);
     }
 }
