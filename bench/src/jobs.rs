@@ -54,7 +54,7 @@ pub struct Sample {
     /// Wall-clock seconds from spawning the process to reaping it.
     pub seconds: f64,
     pub usage: Usage,
-    /// For a copy into S3, the seconds `s3s-fs` took to complete the multipart upload, which
+    /// For a multipart copy into S3, the seconds `s3s-fs` took to complete the upload, which
     /// the client waits for (see `completion.rs`).
     pub completion_seconds: Option<f64>,
 }
@@ -233,12 +233,12 @@ impl Runner<'_> {
     }
 
     /// Returns the server's completion step of the run whose log starts at `log_start`, for a
-    /// job that writes into S3.
+    /// job that writes into S3 with a multipart upload.
     fn completion(&self, job: Job, log_start: u64) -> anyhow::Result<Option<f64>> {
         if !job.writes_s3() {
             return Ok(None);
         }
-        self.s3.completion_since(log_start).map(Some)
+        self.s3.completion_since(log_start)
     }
 
     fn add_rclone_remotes(&self, command: &mut Command) {

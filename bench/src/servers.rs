@@ -108,8 +108,8 @@ impl S3Server {
     }
 
     /// Returns the seconds the server spent completing the one multipart upload that its log
-    /// records after byte `offset`.
-    pub fn completion_since(&self, offset: u64) -> anyhow::Result<f64> {
+    /// records after byte `offset`, or `None` when it records none.
+    pub fn completion_since(&self, offset: u64) -> anyhow::Result<Option<f64>> {
         use std::io::{Read as _, Seek as _};
         let mut file = std::fs::File::open(&self.log)
             .with_context(|| format!("failed to open {}", self.log.display()))?;
