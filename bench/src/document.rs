@@ -197,9 +197,11 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nJob 2's peer moves no bytes anywhere: curl reads the S3 object to `/dev/null`, the bound \
-             that no copy out of that server can beat. Ours also writes into the fake OSS, which runs in \
-             the harness and shares the same cores.\n"
+            "\nJob 2's peer moves no bytes anywhere: curl reads the S3 object in one stream to \
+             `/dev/null`, the bound for a copy that reads one stream. Ours reads {} ranges at once, so it \
+             can pass that bound, and it also writes into the fake OSS, which runs in the harness and \
+             shares the same cores.\n",
+            self.concurrency
         );
         self.write_completion(&mut out);
 
