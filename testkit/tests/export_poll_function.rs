@@ -422,7 +422,7 @@ async fn failed_export_is_counted_once_for_the_summary() {
     )
     .await;
 
-    // The first poll reports the failure and raises its alert. The second sees the same
+    // The first poll reports the failure and raises its alert. The second finds the same
     // task with its marker written, so it counts it neither as failed nor as succeeded.
     assert_eq!(
         run_records(&clouds).await,

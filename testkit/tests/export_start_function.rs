@@ -270,3 +270,52 @@ async fn unrecognized_input_is_rejected() {
     );
     assert!(rds.requests("DescribeExportTasks").is_empty());
 }
+
+#[tokio::test]
+async fn summary_counts_started_and_failed_sources() {
+    let clouds = LocalClouds::start("export-start-summary").await.unwrap();
+    let rds = FakeRdsExport::start().await.unwrap();
+    let robot = FakeWecom::start(&[WECOM_KEY]).await.unwrap();
+    // The instance has a snapshot to export, and the cluster has none, which is alerted.
+    rds.add_snapshot(snapshot(
+        "rds:prod-db-a",
+        EXPORT_INSTANCE,
+        false,
+        Duration::hours(2),
+    ));
+    let mut env = with_wecom(
+        clouds.export_start_env(&rds.endpoint()),
+        &robot.base_url(),
+        WECOM_KEY,
+    );
+    env.push(("ALERT_RULES".into(), r#"{"daily_summary": true}"#.into()));
+    let function = function(&clouds, env).await;
+
+    for request_id in ["run-1", "run-2"] {
+        let mut invocation = invocation(json!({"trigger": "schedule"}));
+        invocation.context.request_id = request_id.into();
+        function.handle(invocation).await.unwrap();
+    }
+
+    // Each run: the instance's export started or exists (a success), and the cluster's
+    // missing snapshot is a failure with its alert raised.
+    let listed = aws::s3_client()
+        .list_objects_v2()
+        .bucket(&clouds.bucket)
+        .prefix("backup-bridge-state/summary/")
+        .send()
+        .await
+        .unwrap();
+    let mut records: Vec<&str> = listed
+        .contents()
+        .iter()
+        .filter_map(|object| object.key())
+        .filter_map(|key| {
+            key.split_once("/rds-export-start/")
+                .map(|(_, record)| record)
+        })
+        .collect();
+    records.sort_unstable();
+    assert_eq!(records, ["1-1-0-1-run-1", "1-1-0-1-run-2"]);
+    assert_eq!(rds.requests("StartExportTask").len(), 1);
+}
