@@ -31,8 +31,9 @@ pub const PULL_DEADLINE_MARGIN_SECONDS: &str = "PULL_DEADLINE_MARGIN_SECONDS";
 /// Set by Lambda; the function invokes itself by this name to continue a long pull.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
-/// Default part size: 4 parts in flight hold about 320 MiB of body in memory.
-pub const DEFAULT_PART_SIZE_MIB: u64 = 64;
+/// Default part size, the engine's: 4 parts in flight and one being filled hold about 80 MiB of
+/// body in memory. Parts grow for a backup that would need more than 10,000 of them.
+pub const DEFAULT_PART_SIZE_MIB: u64 = 16;
 pub const DEFAULT_CONCURRENCY: usize = 4;
 pub const DEFAULT_DEADLINE_MARGIN_SECONDS: u64 = 60;
 pub const DEFAULT_LOOKBACK_HOURS: i64 = 72;
@@ -253,7 +254,7 @@ mod tests {
         assert_eq!(config.bucket, "backups");
         assert_eq!(config.settings.instances, vec!["rm-a", "rm-b"]);
         assert_eq!(config.settings.prefix, "aliyun-rds/");
-        assert_eq!(config.settings.transfer.part_size, 64 * 1024 * 1024);
+        assert_eq!(config.settings.transfer.part_size, 16 * 1024 * 1024);
         assert_eq!(config.settings.transfer.limits, PartLimits::S3);
         assert_eq!(config.settings.deadline_margin, Duration::from_secs(60));
         assert_eq!(config.settings.validation.max_age, TimeDelta::hours(26));

@@ -71,7 +71,7 @@ impl Default for PullSettings {
             lookback: TimeDelta::days(3),
             validation: ValidationSettings::default(),
             transfer: TransferSettings {
-                part_size: 64 * 1024 * 1024,
+                part_size: 16 * 1024 * 1024,
                 limits: PartLimits::S3,
                 ..TransferSettings::default()
             },
