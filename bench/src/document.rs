@@ -150,7 +150,8 @@ impl Report {
             out,
             "- Ours is `bench-copy`, a separate process that runs one copy through `backup_bridge::transfer` \
              at the engine's defaults ({} MiB parts, {} in flight) and reports its own CPU time \
-             (`getrusage`) and peak RSS (`VmHWM`). The peers get the same part size and concurrency \
+             (`getrusage`) and peak RSS (`VmHWM`). The pull function has the same defaults, and the \
+             sync function defaults to 8 MiB parts, which hold less in memory. The peers get the same part size and concurrency \
              (`--s3-chunk-size`, `--s3-upload-concurrency`). Their CPU time comes from `wait4` and their \
              peak RSS from `VmHWM`, sampled every 10 ms. Throughput counts the whole process, start to \
              exit.",
