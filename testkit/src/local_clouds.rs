@@ -1,7 +1,9 @@
 //! The local clouds as one unit: moto for S3 and the fake OSS, with the environment that points a
 //! function at them (the export functions also use the scripted RDS fake). Tests and `make demo` share it so that both run the same set-up.
 
+use backup_bridge::alert::summary::RECORD_FOLDER;
 use backup_bridge::aws::export_id;
+use backup_bridge::config::DEFAULT_STATE_PREFIX;
 
 use std::sync::Arc;
 
@@ -103,6 +105,29 @@ impl LocalClouds {
             .unwrap_or_default()
             .trim_matches('"')
             .to_string())
+    }
+
+    /// Lists the daily summary's run records of `function` in the run's S3 bucket, under the
+    /// default state prefix, sorted, as `<succeeded>-<failed>-<bytes>-<alerts>-<request id>`.
+    pub async fn summary_records(&self, function: &str) -> anyhow::Result<Vec<String>> {
+        let listed = aws::s3_client()
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(format!("{DEFAULT_STATE_PREFIX}{RECORD_FOLDER}"))
+            .send()
+            .await?;
+        let marker = format!("/{function}/");
+        let mut records: Vec<String> = listed
+            .contents()
+            .iter()
+            .filter_map(|object| object.key())
+            .filter_map(|key| {
+                key.split_once(&marker)
+                    .map(|(_, record)| record.to_string())
+            })
+            .collect();
+        records.sort();
+        Ok(records)
     }
 }
 
@@ -309,6 +334,12 @@ impl LocalClouds {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ])
     }
+}
+
+/// Adds alert rules that switch the daily summary on to a function's environment.
+pub fn with_daily_summary(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
+    env.push(("ALERT_RULES".into(), r#"{"daily_summary": true}"#.into()));
+    env
 }
 
 /// Adds the variables that send alerts to the fake WeCom robot at `base_url` with `key`.

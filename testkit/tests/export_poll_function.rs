@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use testkit::fake_rds_export::{ExportPlan, FakeRdsExport, FakeSnapshot};
 use testkit::fake_wecom::FakeWecom;
 use testkit::local_clouds::{
-    EXPORT_INSTANCE, LocalClouds, OSS_BUCKET, prepare_export_demo, sample_bytes, with_wecom,
+    EXPORT_INSTANCE, LocalClouds, OSS_BUCKET, prepare_export_demo, sample_bytes,
+    with_daily_summary, with_wecom,
 };
 use testkit::{aws, paths};
 
@@ -326,43 +327,17 @@ async fn export_demo_syncs_one_export_and_fails_one() {
     }
 }
 
-/// Lists the daily summary's run records of `rds-export-poll` in the export bucket, as
-/// `<succeeded>-<failed>-<bytes>-<alerts>-<request id>`.
-async fn run_records(clouds: &LocalClouds) -> Vec<String> {
-    let folder = "backup-bridge-state/summary/";
-    let listed = aws::s3_client()
-        .list_objects_v2()
-        .bucket(&clouds.bucket)
-        .prefix(folder)
-        .send()
-        .await
-        .unwrap();
-    let mut records: Vec<String> = listed
-        .contents()
-        .iter()
-        .filter_map(|object| object.key())
-        .filter_map(|key| {
-            key.split_once("/rds-export-poll/")
-                .map(|(_, record)| record.to_string())
-        })
-        .collect();
-    records.sort();
-    records
-}
-
 /// Returns the poll function's environment with the daily summary switched on.
 fn summary_env(
     clouds: &LocalClouds,
     rds: &FakeRdsExport,
     robot: &FakeWecom,
 ) -> Vec<(String, String)> {
-    let mut env = with_wecom(
+    with_daily_summary(with_wecom(
         clouds.export_poll_env(&rds.endpoint()),
         &robot.base_url(),
         WECOM_KEY,
-    );
-    env.push(("ALERT_RULES".into(), r#"{"daily_summary": true}"#.into()));
-    env
+    ))
 }
 
 /// Polls `event` once per request id, in order.
@@ -396,7 +371,7 @@ async fn synced_export_is_counted_once_for_the_summary() {
 
     assert!(clouds.oss.object(OSS_BUCKET, &oss_key(&key)).is_some());
     assert_eq!(
-        run_records(&clouds).await,
+        clouds.summary_records("rds-export-poll").await.unwrap(),
         ["0-0-0-0-poll-2", "1-0-0-0-poll-1"]
     );
 }
@@ -425,7 +400,7 @@ async fn failed_export_is_counted_once_for_the_summary() {
     // The first poll reports the failure and raises its alert. The second finds the same
     // task with its marker written, so it counts it neither as failed nor as succeeded.
     assert_eq!(
-        run_records(&clouds).await,
+        clouds.summary_records("rds-export-poll").await.unwrap(),
         ["0-0-0-0-poll-2", "0-1-0-1-poll-1"]
     );
     // The robot may also get yesterday's summary, which the first run after 09:00 Shanghai

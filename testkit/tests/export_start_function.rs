@@ -8,7 +8,9 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use testkit::fake_rds_export::{FakeRdsExport, FakeSnapshot, Fault};
 use testkit::fake_wecom::FakeWecom;
-use testkit::local_clouds::{EXPORT_CLUSTER, EXPORT_INSTANCE, LocalClouds, with_wecom};
+use testkit::local_clouds::{
+    EXPORT_CLUSTER, EXPORT_INSTANCE, LocalClouds, with_daily_summary, with_wecom,
+};
 use testkit::{aws, paths};
 
 const WECOM_KEY: &str = "export-start-robot";
@@ -283,12 +285,11 @@ async fn summary_counts_started_and_failed_sources() {
         false,
         Duration::hours(2),
     ));
-    let mut env = with_wecom(
+    let env = with_daily_summary(with_wecom(
         clouds.export_start_env(&rds.endpoint()),
         &robot.base_url(),
         WECOM_KEY,
-    );
-    env.push(("ALERT_RULES".into(), r#"{"daily_summary": true}"#.into()));
+    ));
     let function = function(&clouds, env).await;
 
     for request_id in ["run-1", "run-2"] {
@@ -299,23 +300,9 @@ async fn summary_counts_started_and_failed_sources() {
 
     // Each run: the instance's export started or exists (a success), and the cluster's
     // missing snapshot is a failure with its alert raised.
-    let listed = aws::s3_client()
-        .list_objects_v2()
-        .bucket(&clouds.bucket)
-        .prefix("backup-bridge-state/summary/")
-        .send()
-        .await
-        .unwrap();
-    let mut records: Vec<&str> = listed
-        .contents()
-        .iter()
-        .filter_map(|object| object.key())
-        .filter_map(|key| {
-            key.split_once("/rds-export-start/")
-                .map(|(_, record)| record)
-        })
-        .collect();
-    records.sort_unstable();
-    assert_eq!(records, ["1-1-0-1-run-1", "1-1-0-1-run-2"]);
+    assert_eq!(
+        clouds.summary_records("rds-export-start").await.unwrap(),
+        ["1-1-0-1-run-1", "1-1-0-1-run-2"]
+    );
     assert_eq!(rds.requests("StartExportTask").len(), 1);
 }

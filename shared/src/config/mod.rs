@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use thiserror::Error;
 
-pub use alerting::{AlertingConfig, Alerts};
+pub use alerting::{AlertingConfig, Alerts, DEFAULT_STATE_PREFIX};
 pub use api::ApiConfig;
 pub use credentials::{CredentialsSource, load_secrets};
 pub use export::{ExportPollFunctionConfig, ExportStartFunctionConfig, RdsClientOptions};
