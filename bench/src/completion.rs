@@ -5,8 +5,8 @@
 //! harness times the step from the server's own log, the same way for ours and the peer. The
 //! step runs from the event that records the last part written (`write file, path:`) to the
 //! event that records the whole object's ETag (`multipart etag`). That span also contains the
-//! client's CompleteMultipartUpload request on its way in, which on loopback is well under a
-//! millisecond.
+//! time the client takes to send CompleteMultipartUpload after its last part, which the log
+//! does not show apart.
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
@@ -20,8 +20,8 @@ const PART_JOINED: &str = "write file, from:";
 const ETAG_RECORDED: &str = "multipart etag";
 
 /// Returns the seconds from the last part written to the ETag of the completed object, for the
-/// one multipart upload whose events `log` contains, or `None` when the client sent the object
-/// in one PutObject, as rclone does below its upload cutoff. Fails when `log` contains
+/// one multipart upload whose events `log` contains. Returns `None` when the client sent the
+/// object in one PutObject, as rclone does below its upload cutoff. Fails when `log` contains
 /// more than one completed upload.
 pub fn completion_seconds(log: &str) -> anyhow::Result<Option<f64>> {
     let mut last_part: Option<DateTime<Utc>> = None;

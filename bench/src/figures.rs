@@ -137,27 +137,23 @@ pub fn copy_verdicts(figures: &[JobFigures]) -> Vec<Verdict> {
             Job::S3ToOss => S3_TO_OSS_MIN_RATIO,
             Job::S3ToS3 => continue,
         };
-        verdicts.push(Verdict {
-            target: format!(
-                "{} at {}: ≥ {minimum}× {}",
-                figure.job.title(),
-                size_label(figure.size),
-                figure.job.peer()
-            ),
-            measured: format!("{:.2}×", figure.ratio()),
-            passed: figure.ratio() >= minimum,
-        });
+        let target = format!(
+            "{} at {}: ≥ {minimum}× {}",
+            figure.job.title(),
+            size_label(figure.size),
+            figure.job.peer()
+        );
+        let ratio_verdict = |target: String, ratio: f64| Verdict {
+            target,
+            measured: format!("{ratio:.2}×"),
+            passed: ratio >= minimum,
+        };
+        verdicts.push(ratio_verdict(target.clone(), figure.ratio()));
         if let (Job::UrlToS3, Some(completion)) = (figure.job, figure.completion) {
-            verdicts.push(Verdict {
-                target: format!(
-                    "{} at {}: ≥ {minimum}× {}, with the server's completion step left out",
-                    figure.job.title(),
-                    size_label(figure.size),
-                    figure.job.peer()
-                ),
-                measured: format!("{:.2}×", completion.ratio()),
-                passed: completion.ratio() >= minimum,
-            });
+            verdicts.push(ratio_verdict(
+                format!("{target}, with the server's completion step left out"),
+                completion.ratio(),
+            ));
         }
     }
     for figure in figures.iter().filter(|figure| figure.job == Job::UrlToS3) {
